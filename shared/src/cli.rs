@@ -1,0 +1,219 @@
+//! The common `main`: `--help`, `--version`, `--healthcheck`, logging, signals, exit codes,
+//! and [`Running`], the handle a service's `run()` returns.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::config::{ConfigError, Env, COMMON_VARS_HELP};
+use crate::db::DbError;
+use crate::shutdown::Shutdown;
+
+/// What a binary says about itself in `--help` and `--version`.
+pub struct About {
+    /// The binary's name, e.g. `error-tracker`.
+    pub name: &'static str,
+    /// The version (`env!("CARGO_PKG_VERSION")`).
+    pub version: &'static str,
+    /// One line on what the service does.
+    pub summary: &'static str,
+    /// The service's own env vars with their defaults, one per line.
+    pub vars: &'static str,
+}
+
+/// Why a service could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// Bad configuration: exit code 2.
+    Config(ConfigError),
+    /// Database, port or thread failure: exit code 1.
+    Start(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Config(e) => write!(f, "configuration error: {e}"),
+            StartError::Start(e) => write!(f, "cannot start: {e}"),
+        }
+    }
+}
+
+impl From<ConfigError> for StartError {
+    fn from(e: ConfigError) -> StartError {
+        StartError::Config(e)
+    }
+}
+
+impl From<DbError> for StartError {
+    fn from(e: DbError) -> StartError {
+        StartError::Start(e.0)
+    }
+}
+
+impl From<std::io::Error> for StartError {
+    fn from(e: std::io::Error) -> StartError {
+        StartError::Start(e.to_string())
+    }
+}
+
+/// A started service: its address, its threads, and what to do once they have stopped.
+pub struct Running {
+    addr: SocketAddr,
+    shutdown: Shutdown,
+    threads: Vec<JoinHandle<()>>,
+    finishers: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+impl Running {
+    /// A service listening on `addr`, stopped by `shutdown`.
+    pub fn new(addr: SocketAddr, shutdown: Shutdown) -> Running {
+        Running {
+            addr,
+            shutdown,
+            threads: Vec::new(),
+            finishers: Vec::new(),
+        }
+    }
+
+    /// A thread that ends by itself once the shutdown flag is set; joined in the order added
+    /// (add the HTTP server first, so in-flight requests finish before anything else stops).
+    pub fn with_thread(mut self, thread: JoinHandle<()>) -> Running {
+        self.threads.push(thread);
+        self
+    }
+
+    /// Runs after every thread has stopped (e.g. finishing the database writer).
+    pub fn with_finisher(mut self, finish: impl FnOnce() + Send + 'static) -> Running {
+        self.finishers.push(Box::new(finish));
+        self
+    }
+
+    /// The address the service listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The service's shutdown flag.
+    pub fn shutdown_flag(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
+    /// Waits until the shutdown flag is set and everything has stopped.
+    pub fn wait(self) {
+        for thread in self.threads {
+            if thread.join().is_err() {
+                log::error!("a service thread panicked");
+            }
+        }
+        for finish in self.finishers {
+            finish();
+        }
+        log::info!("stopped");
+    }
+
+    /// Sets the shutdown flag and waits for everything to stop (tests).
+    pub fn stop(self) {
+        self.shutdown.trigger();
+        self.wait();
+    }
+}
+
+/// The whole `main` of a service binary. Never returns.
+pub fn main(about: &About, start: impl FnOnce(&Env, Shutdown) -> Result<Running, StartError>) -> ! {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None => {}
+        Some("--help" | "-h") => {
+            println!(
+                "{} {} — {}\n\nUsage: {} [--help | --version | --healthcheck]\n\nEnvironment (empty = unset):\n{}{}",
+                about.name, about.version, about.summary, about.name, COMMON_VARS_HELP, about.vars
+            );
+            std::process::exit(0);
+        }
+        Some("--version" | "-V") => {
+            println!("{} {}", about.name, about.version);
+            std::process::exit(0);
+        }
+        Some("--healthcheck") => std::process::exit(healthcheck(&Env::from_process())),
+        Some(other) => {
+            eprintln!("{}: unknown argument {other:?}; see --help", about.name);
+            std::process::exit(2);
+        }
+    }
+    let env = Env::from_process();
+    crate::logging::init(env.get("LOG_LEVEL").as_deref());
+    raise_open_files_limit();
+    let shutdown = Shutdown::new();
+    if let Err(e) = shutdown.install_signal_handlers() {
+        eprintln!("{}: cannot install signal handlers: {e}", about.name);
+        std::process::exit(1);
+    }
+    match start(&env, shutdown) {
+        Ok(running) => {
+            log::info!("{} {} started", about.name, about.version);
+            running.wait();
+            std::process::exit(0);
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", about.name);
+            std::process::exit(match e {
+                StartError::Config(_) => 2,
+                StartError::Start(_) => 1,
+            });
+        }
+    }
+}
+
+/// `GET /health` on `127.0.0.1:$PORT` with a 2 s timeout: 0 on a 200, 1 otherwise.
+fn healthcheck(env: &Env) -> i32 {
+    let port: u16 = match env.parse_or("PORT", 8000) {
+        Ok(port) => port,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let timeout = Duration::from_secs(2);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let answer = (|| -> std::io::Result<String> {
+        let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head)?;
+        Ok(String::from_utf8_lossy(&head).into_owned())
+    })();
+    match answer {
+        Ok(status_line) if status_line.starts_with("HTTP/1.1 200") => 0,
+        Ok(status_line) => {
+            eprintln!("unhealthy: {status_line}");
+            1
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {e}");
+            1
+        }
+    }
+}
+
+/// Raises the soft open-files limit to the hard limit: each connection is a descriptor.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                log::warn!("cannot raise the open-files limit");
+            }
+        }
+    }
+}

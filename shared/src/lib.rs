@@ -1,0 +1,21 @@
+//! Monlight's common crate: everything the four services need, written once.
+//!
+//! The HTTP engine (`http`), routing, API-key auth, the per-IP rate limiter, env config,
+//! SQLite open/migrations and the group-commit writer, logging, the shutdown flag and the
+//! command-line entry point. It knows nothing of any service: services hand it a
+//! [`http::Router`] and their own state.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod logging;
+pub mod rate_limit;
+pub mod shutdown;
+pub mod testing;
+pub mod time;
+pub mod writer;
+
+pub use cli::Running;
+pub use shutdown::Shutdown;
