@@ -1,0 +1,130 @@
+//! The HTTP handlers: each turns a request into a job for the writer or a read on the pool.
+
+use serde_json::json;
+use shared::http::{ApiError, Request, Response};
+use shared::time::now_ms;
+
+use crate::db::{self, DistinctColumn, Job, Outcome, ReportStatus};
+use crate::ingest::parse_report;
+use crate::query::list_filter;
+use crate::State;
+
+/// `POST /api/errors`: store a report (created 201, reopened 201, incremented 200).
+pub fn report_error(state: &State, request: &Request) -> Result<Response, ApiError> {
+    let report = parse_report(&request.json()?)?;
+    let fingerprint = report.fingerprint.clone();
+    let job = Job::Report {
+        report,
+        now_ms: now_ms(),
+        max_occurrences: state.config.max_occurrences,
+    };
+    let Outcome::Reported { status, id, count } = state.writer.submit(job)? else {
+        return Err(ApiError::internal(
+            "storing a report",
+            "unexpected writer outcome",
+        ));
+    };
+    let code = if status == ReportStatus::Incremented {
+        200
+    } else {
+        201
+    };
+    let body =
+        json!({"status": status.as_str(), "id": id, "fingerprint": fingerprint, "count": count});
+    Ok(Response::json(code, &body))
+}
+
+/// `GET /api/errors`: one page of groups matching the filters.
+pub fn list_errors(state: &State, request: &Request) -> Result<Response, ApiError> {
+    let filter = list_filter(request)?;
+    let (errors, total) = db::list(&state.reads.get(), &filter)?;
+    let body =
+        json!({"errors": errors, "total": total, "limit": filter.limit, "offset": filter.offset});
+    Ok(Response::json(200, &body))
+}
+
+/// `GET /api/errors/{id}`: a group with its traceback and occurrences.
+pub fn error_detail(state: &State, request: &Request) -> Result<Response, ApiError> {
+    let id = group_id(request)?;
+    match db::detail(&state.reads.get(), id)? {
+        Some(group) => Ok(Response::json(200, &group)),
+        None => Err(error_not_found()),
+    }
+}
+
+/// `POST /api/errors/{id}/resolve`.
+pub fn resolve(state: &State, request: &Request) -> Result<Response, ApiError> {
+    let id = group_id(request)?;
+    update(
+        state,
+        Job::Resolve {
+            id,
+            now_ms: now_ms(),
+        },
+    )?;
+    Ok(Response::json(
+        200,
+        &json!({"status": "resolved", "id": id}),
+    ))
+}
+
+/// `POST /api/errors/{id}/unresolve`.
+pub fn unresolve(state: &State, request: &Request) -> Result<Response, ApiError> {
+    let id = group_id(request)?;
+    update(state, Job::Unresolve { id })?;
+    Ok(Response::json(
+        200,
+        &json!({"status": "unresolved", "id": id}),
+    ))
+}
+
+/// `GET /api/projects`.
+pub fn projects(state: &State, _request: &Request) -> Result<Response, ApiError> {
+    let projects = db::distinct(&state.reads.get(), DistinctColumn::Project)?;
+    Ok(Response::json(200, &json!({ "projects": projects })))
+}
+
+/// `GET /api/environments`.
+pub fn environments(state: &State, _request: &Request) -> Result<Response, ApiError> {
+    let environments = db::distinct(&state.reads.get(), DistinctColumn::Environment)?;
+    Ok(Response::json(
+        200,
+        &json!({ "environments": environments }),
+    ))
+}
+
+/// `GET /health`: no key, never rate limited; 503 when the database cannot be read.
+pub fn health(state: &State, _request: &Request) -> Result<Response, ApiError> {
+    match db::health_counts(&state.reads.get()) {
+        Ok((total, unresolved)) => Ok(Response::json(
+            200,
+            &json!({"status": "ok", "errors_total": total, "errors_unresolved": unresolved}),
+        )),
+        Err(e) => {
+            log::error!("health check cannot read the database: {e}");
+            Ok(Response::json(
+                503,
+                &json!({"status": "error", "detail": "database unavailable"}),
+            ))
+        }
+    }
+}
+
+fn update(state: &State, job: Job) -> Result<(), ApiError> {
+    match state.writer.submit(job)? {
+        Outcome::Updated { found: true } => Ok(()),
+        _ => Err(error_not_found()),
+    }
+}
+
+/// The `{id}` path parameter; a non-numeric id is simply not found.
+fn group_id(request: &Request) -> Result<i64, ApiError> {
+    request
+        .param("id")
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(error_not_found)
+}
+
+fn error_not_found() -> ApiError {
+    ApiError::not_found("Error not found")
+}

@@ -1,0 +1,488 @@
+//! Schema, migrations and every SQL statement of the error-tracker. Only this module writes
+//! SQL; all writes run on the writer thread (`apply`), reads on the handler pool.
+
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use serde::Serialize;
+use serde_json::Value;
+use shared::time::format_ms;
+
+use crate::ingest::Report;
+
+/// Schema migrations, in order; `_meta.schema_version` counts the applied ones.
+pub const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE errors (
+    id             INTEGER PRIMARY KEY,
+    fingerprint    TEXT    NOT NULL,
+    project        TEXT    NOT NULL,
+    environment    TEXT    NOT NULL,
+    exception_type TEXT    NOT NULL,
+    message        TEXT    NOT NULL,
+    traceback      TEXT    NOT NULL,
+    count          INTEGER NOT NULL,
+    first_seen     INTEGER NOT NULL, -- epoch ms
+    last_seen      INTEGER NOT NULL, -- epoch ms
+    resolved       INTEGER NOT NULL DEFAULT 0,
+    resolved_at    INTEGER,          -- epoch ms
+    is_browser     INTEGER NOT NULL DEFAULT 0 -- ever had a BROWSER occurrence; never cleared
+);
+CREATE UNIQUE INDEX errors_by_fingerprint ON errors (fingerprint);
+CREATE INDEX errors_by_last_seen ON errors (resolved, last_seen);
+CREATE INDEX errors_by_first_seen ON errors (resolved, first_seen);
+CREATE INDEX errors_by_count ON errors (resolved, count);
+CREATE INDEX errors_by_project ON errors (project, resolved, last_seen);
+CREATE INDEX errors_by_environment ON errors (environment, resolved, last_seen);
+CREATE INDEX errors_by_resolved_at ON errors (resolved, resolved_at);
+
+CREATE TABLE error_occurrences (
+    id              INTEGER PRIMARY KEY,
+    error_id        INTEGER NOT NULL REFERENCES errors (id) ON DELETE CASCADE,
+    timestamp       INTEGER NOT NULL, -- epoch ms
+    request_url     TEXT,
+    request_method  TEXT,
+    request_headers TEXT, -- JSON
+    user_id         TEXT,
+    extra           TEXT, -- JSON
+    traceback       TEXT NOT NULL
+);
+CREATE INDEX occurrences_by_error ON error_occurrences (error_id, id);
+
+-- Every browser session a group was seen in; unlike occurrences it is not trimmed, so the
+-- session filter stays complete.
+CREATE TABLE error_sessions (
+    session_id TEXT    NOT NULL,
+    error_id   INTEGER NOT NULL REFERENCES errors (id) ON DELETE CASCADE,
+    PRIMARY KEY (session_id, error_id)
+) WITHOUT ROWID;
+CREATE INDEX sessions_by_error ON error_sessions (error_id);
+"#];
+
+/// Page cache per read connection, KiB (one per handler slot).
+pub const READ_CACHE_KIB: u32 = 1024;
+/// Page cache of the writer connection, KiB.
+pub const WRITE_CACHE_KIB: u32 = 2048;
+
+/// A write, run on the writer thread inside a group transaction.
+#[derive(Debug)]
+pub enum Job {
+    /// Store a report: increment, reopen or create its group.
+    Report {
+        report: Report,
+        now_ms: i64,
+        max_occurrences: u32,
+    },
+    /// Mark a group resolved (keeps an earlier `resolved_at`).
+    Resolve { id: i64, now_ms: i64 },
+    /// Mark a group unresolved.
+    Unresolve { id: i64 },
+    /// Delete resolved groups resolved before the cutoff.
+    Retention { cutoff_ms: i64 },
+}
+
+/// What a report did to its group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportStatus {
+    Created,
+    Incremented,
+    Reopened,
+}
+
+impl ReportStatus {
+    /// The `status` word of the response.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportStatus::Created => "created",
+            ReportStatus::Incremented => "incremented",
+            ReportStatus::Reopened => "reopened",
+        }
+    }
+}
+
+/// The result of a [`Job`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A report was stored in group `id`, now seen `count` times.
+    Reported {
+        status: ReportStatus,
+        id: i64,
+        count: i64,
+    },
+    /// Resolve/unresolve: whether the group exists.
+    Updated { found: bool },
+    /// Retention: how many groups were deleted.
+    Deleted(usize),
+}
+
+/// Runs one job (called by the writer thread, inside its transaction).
+pub fn apply(conn: &Connection, job: Job) -> rusqlite::Result<Outcome> {
+    match job {
+        Job::Report {
+            report,
+            now_ms,
+            max_occurrences,
+        } => store_report(conn, &report, now_ms, max_occurrences),
+        Job::Resolve { id, now_ms } => {
+            let changed = conn.execute(
+                "UPDATE errors SET resolved_at = CASE WHEN resolved = 1 THEN resolved_at ELSE ?2 END,
+                                   resolved = 1
+                 WHERE id = ?1",
+                params![id, now_ms],
+            )?;
+            Ok(Outcome::Updated { found: changed > 0 })
+        }
+        Job::Unresolve { id } => {
+            let changed = conn.execute(
+                "UPDATE errors SET resolved = 0, resolved_at = NULL WHERE id = ?1",
+                [id],
+            )?;
+            Ok(Outcome::Updated { found: changed > 0 })
+        }
+        Job::Retention { cutoff_ms } => {
+            let deleted = conn.execute(
+                "DELETE FROM errors WHERE resolved = 1 AND resolved_at < ?1",
+                [cutoff_ms],
+            )?;
+            Ok(Outcome::Deleted(deleted))
+        }
+    }
+}
+
+fn store_report(
+    conn: &Connection,
+    report: &Report,
+    now_ms: i64,
+    max_occurrences: u32,
+) -> rusqlite::Result<Outcome> {
+    let existing: Option<(i64, bool)> = conn
+        .prepare_cached("SELECT id, resolved FROM errors WHERE fingerprint = ?1")?
+        .query_row([&report.fingerprint], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let browser = report.is_browser();
+    let (status, id) = match existing {
+        Some((id, resolved)) => {
+            conn.prepare_cached(
+                "UPDATE errors SET count = count + 1, last_seen = ?2, resolved = 0, resolved_at = NULL,
+                                   is_browser = is_browser OR ?3
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, now_ms, browser])?;
+            let status = if resolved {
+                ReportStatus::Reopened
+            } else {
+                ReportStatus::Incremented
+            };
+            (status, id)
+        }
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO errors (fingerprint, project, environment, exception_type, message, traceback,
+                                     count, first_seen, last_seen, is_browser)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7, ?8)",
+            )?
+            .execute(params![
+                report.fingerprint,
+                report.project,
+                report.environment,
+                report.exception_type,
+                report.message,
+                report.traceback,
+                now_ms,
+                browser
+            ])?;
+            (ReportStatus::Created, conn.last_insert_rowid())
+        }
+    };
+    conn.prepare_cached(
+        "INSERT INTO error_occurrences (error_id, timestamp, request_url, request_method, request_headers,
+                                        user_id, extra, traceback)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        id,
+        now_ms,
+        report.request_url,
+        report.request_method,
+        report.request_headers,
+        report.user_id,
+        report.extra,
+        report.traceback
+    ])?;
+    if let Some(session_id) = &report.session_id {
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO error_sessions (session_id, error_id) VALUES (?1, ?2)",
+        )?
+        .execute(params![session_id, id])?;
+    }
+    let count: i64 = conn
+        .prepare_cached("SELECT count FROM errors WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))?;
+    if count > i64::from(max_occurrences) {
+        // Keep the newest `max_occurrences`: delete everything at or below the oldest one
+        // past that many.
+        conn.prepare_cached(
+            "DELETE FROM error_occurrences WHERE error_id = ?1 AND id <= (
+                 SELECT id FROM error_occurrences WHERE error_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+        )?
+        .execute(params![id, max_occurrences])?;
+    }
+    Ok(Outcome::Reported { status, id, count })
+}
+
+/// Which groups a list request wants.
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter {
+    pub project: Option<String>,
+    pub environment: Option<String>,
+    /// `None` = all.
+    pub resolved: Option<bool>,
+    /// `Some(true)` = browser groups only, `Some(false)` = server groups only.
+    pub browser: Option<bool>,
+    pub session_id: Option<String>,
+    /// Case-insensitive literal substring of exception type or message.
+    pub search: Option<String>,
+    /// `last_seen` bounds, epoch ms.
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub sort: SortKey,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// List order (always descending, ties by id descending).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    #[default]
+    LastSeen,
+    FirstSeen,
+    Count,
+}
+
+impl SortKey {
+    fn column(self) -> &'static str {
+        match self {
+            SortKey::LastSeen => "last_seen",
+            SortKey::FirstSeen => "first_seen",
+            SortKey::Count => "count",
+        }
+    }
+}
+
+/// Characters of `message` shown in list items (the detail has it whole).
+const LIST_MESSAGE_CHARS: usize = 1000;
+
+/// A group as listed (no traceback).
+#[derive(Debug, Serialize)]
+pub struct GroupSummary {
+    pub id: i64,
+    pub fingerprint: String,
+    pub project: String,
+    pub environment: String,
+    pub exception_type: String,
+    pub message: String,
+    pub count: i64,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub resolved: bool,
+    pub resolved_at: Option<String>,
+    pub source: &'static str,
+}
+
+/// A group with its traceback and recent occurrences.
+#[derive(Debug, Serialize)]
+pub struct GroupDetail {
+    #[serde(flatten)]
+    pub summary: GroupSummary,
+    pub traceback: String,
+    pub occurrences: Vec<Occurrence>,
+}
+
+/// One stored occurrence.
+#[derive(Debug, Serialize)]
+pub struct Occurrence {
+    pub id: i64,
+    pub timestamp: String,
+    pub request_url: Option<String>,
+    pub request_method: Option<String>,
+    pub request_headers: Value,
+    pub user_id: Option<String>,
+    pub extra: Value,
+    pub traceback: String,
+}
+
+const SUMMARY_COLUMNS: &str =
+    "id, fingerprint, project, environment, exception_type, message, count,
+     first_seen, last_seen, resolved, resolved_at, is_browser";
+
+fn summary_from_row(row: &Row) -> rusqlite::Result<GroupSummary> {
+    let resolved_at: Option<i64> = row.get(10)?;
+    let is_browser: bool = row.get(11)?;
+    Ok(GroupSummary {
+        id: row.get(0)?,
+        fingerprint: row.get(1)?,
+        project: row.get(2)?,
+        environment: row.get(3)?,
+        exception_type: row.get(4)?,
+        message: row.get(5)?,
+        count: row.get(6)?,
+        first_seen: format_ms(row.get(7)?),
+        last_seen: format_ms(row.get(8)?),
+        resolved: row.get(9)?,
+        resolved_at: resolved_at.map(format_ms),
+        source: if is_browser { "browser" } else { "server" },
+    })
+}
+
+/// The groups matching `filter` (one page) and how many match in all.
+pub fn list(conn: &Connection, filter: &ListFilter) -> rusqlite::Result<(Vec<GroupSummary>, i64)> {
+    use rusqlite::types::Value as Sql;
+    let mut conditions: Vec<&str> = Vec::new();
+    let mut values: Vec<Sql> = Vec::new();
+    if let Some(resolved) = filter.resolved {
+        conditions.push("resolved = ?");
+        values.push(Sql::Integer(resolved.into()));
+    }
+    if let Some(project) = &filter.project {
+        conditions.push("project = ?");
+        values.push(Sql::Text(project.clone()));
+    }
+    if let Some(environment) = &filter.environment {
+        conditions.push("environment = ?");
+        values.push(Sql::Text(environment.clone()));
+    }
+    if let Some(browser) = filter.browser {
+        conditions.push("is_browser = ?");
+        values.push(Sql::Integer(browser.into()));
+    }
+    if let Some(session_id) = &filter.session_id {
+        conditions.push("id IN (SELECT error_id FROM error_sessions WHERE session_id = ?)");
+        values.push(Sql::Text(session_id.clone()));
+    }
+    if let Some(search) = &filter.search {
+        // instr() matches literally, so `%` and `_` match themselves.
+        conditions.push(
+            "(instr(lower(exception_type), lower(?)) > 0 OR instr(lower(message), lower(?)) > 0)",
+        );
+        values.push(Sql::Text(search.clone()));
+        values.push(Sql::Text(search.clone()));
+    }
+    if let Some(since) = filter.since_ms {
+        conditions.push("last_seen >= ?");
+        values.push(Sql::Integer(since));
+    }
+    if let Some(until) = filter.until_ms {
+        conditions.push("last_seen <= ?");
+        values.push(Sql::Integer(until));
+    }
+    let where_sql = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT count(*) FROM errors{where_sql}"))?
+        .query_row(params_from_iter(values.iter()), |row| row.get(0))?;
+    let sort = filter.sort.column();
+    let page_sql =
+        format!("SELECT {SUMMARY_COLUMNS} FROM errors{where_sql} ORDER BY {sort} DESC, id DESC LIMIT ? OFFSET ?");
+    values.push(Sql::Integer(filter.limit));
+    values.push(Sql::Integer(filter.offset));
+    let mut statement = conn.prepare_cached(&page_sql)?;
+    let groups = statement
+        .query_map(params_from_iter(values.iter()), |row| {
+            let mut group = summary_from_row(row)?;
+            group.message = shorten(&group.message, LIST_MESSAGE_CHARS);
+            Ok(group)
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((groups, total))
+}
+
+/// `text` cut to `max_chars` characters, with `…` when cut.
+fn shorten(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+/// One group with its occurrences (newest first), or `None` if there is no such group.
+pub fn detail(conn: &Connection, id: i64) -> rusqlite::Result<Option<GroupDetail>> {
+    let group = conn
+        .prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS}, traceback FROM errors WHERE id = ?1"
+        ))?
+        .query_row([id], |row| {
+            Ok((summary_from_row(row)?, row.get::<_, String>(12)?))
+        })
+        .optional()?;
+    let Some((summary, traceback)) = group else {
+        return Ok(None);
+    };
+    let occurrences = conn
+        .prepare_cached(
+            "SELECT id, timestamp, request_url, request_method, request_headers, user_id, extra, traceback
+             FROM error_occurrences WHERE error_id = ?1 ORDER BY id DESC",
+        )?
+        .query_map([id], |row| {
+            Ok(Occurrence {
+                id: row.get(0)?,
+                timestamp: format_ms(row.get(1)?),
+                request_url: row.get(2)?,
+                request_method: row.get(3)?,
+                request_headers: json_column(row.get(4)?),
+                user_id: row.get(5)?,
+                extra: json_column(row.get(6)?),
+                traceback: row.get(7)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Some(GroupDetail {
+        summary,
+        traceback,
+        occurrences,
+    }))
+}
+
+/// A stored JSON text as a JSON value (`null` when absent).
+fn json_column(text: Option<String>) -> Value {
+    match text {
+        None => Value::Null,
+        Some(text) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+/// The distinct values of `project` or `environment`, sorted.
+pub fn distinct(conn: &Connection, column: DistinctColumn) -> rusqlite::Result<Vec<String>> {
+    let sql = match column {
+        DistinctColumn::Project => "SELECT DISTINCT project FROM errors ORDER BY project",
+        DistinctColumn::Environment => {
+            "SELECT DISTINCT environment FROM errors ORDER BY environment"
+        }
+    };
+    conn.prepare_cached(sql)?
+        .query_map([], |row| row.get(0))?
+        .collect()
+}
+
+/// A column [`distinct`] can list.
+#[derive(Debug, Clone, Copy)]
+pub enum DistinctColumn {
+    Project,
+    Environment,
+}
+
+/// Figures for `/health`: groups in all and unresolved.
+pub fn health_counts(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+    conn.prepare_cached("SELECT count(*), coalesce(sum(resolved = 0), 0) FROM errors")?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shorten_counts_characters() {
+        assert_eq!(shorten("héllo", 10), "héllo");
+        assert_eq!(shorten("héllo", 2), "hé…");
+    }
+}

@@ -1,0 +1,88 @@
+//! error-tracker: takes exception reports, groups them by fingerprint, keeps the latest
+//! occurrences of each group, resolves and reopens groups.
+//!
+//! A request goes: [`routes`] → a handler in [`api`] → a [`db::Job`] for the writer thread
+//! (writes) or a pooled read connection (reads). Only [`db`] writes SQL.
+
+pub mod api;
+pub mod config;
+pub mod db;
+pub mod fingerprint;
+pub mod ingest;
+pub mod query;
+pub mod retention;
+
+use std::sync::Arc;
+
+use shared::cli::{About, StartError};
+use shared::http::{Router, Server, ServerOptions};
+use shared::writer::Writer;
+use shared::{Running, Shutdown};
+
+pub use config::Config;
+
+/// What `--help` and `--version` say.
+pub const ABOUT: About = About {
+    name: "error-tracker",
+    version: env!("CARGO_PKG_VERSION"),
+    summary: "groups exception reports by fingerprint, resolves and reopens them",
+    vars: config::VARS_HELP,
+};
+
+/// Jobs waiting for the writer at most; beyond it reports get `503` + `Retry-After`.
+const WRITE_QUEUE: usize = 1024;
+
+/// Shared by every handler.
+pub struct State {
+    /// The configuration the service started with.
+    pub config: Config,
+    /// Read connections, one per handler slot.
+    pub reads: shared::db::Pool,
+    /// The one writer of the database.
+    pub writer: Writer<db::Job, db::Outcome>,
+}
+
+/// The API, as a table.
+pub fn routes() -> Router<State> {
+    Router::new()
+        .get("/health", api::health)
+        .post("/api/errors", api::report_error)
+        .get("/api/errors", api::list_errors)
+        .get("/api/errors/{id}", api::error_detail)
+        .post("/api/errors/{id}/resolve", api::resolve)
+        .post("/api/errors/{id}/unresolve", api::unresolve)
+        .get("/api/projects", api::projects)
+        .get("/api/environments", api::environments)
+}
+
+/// Opens the database, starts the writer, retention and the HTTP server; returns at once.
+pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
+    let path = config.database_path.clone();
+    let mut write_conn = shared::db::open(&path, db::WRITE_CACHE_KIB)?;
+    shared::db::migrate(&mut write_conn, db::MIGRATIONS)?;
+    let reads = shared::db::Pool::new(config.http.workers, || {
+        shared::db::open(&path, db::READ_CACHE_KIB)
+    })?;
+    let (writer, writer_handle) = Writer::spawn("db-writer", write_conn, WRITE_QUEUE, db::apply)?;
+
+    let options = ServerOptions::new(&config.http, Some(config.api_key.clone()));
+    let server = Server::bind(config.http.bind, options)
+        .map_err(|e| StartError::Start(format!("cannot listen on {}: {e}", config.http.bind)))?;
+    let addr = server.local_addr();
+    let retention = retention::spawn(
+        writer.clone(),
+        config.retention_days,
+        config.retention_interval,
+        shutdown.clone(),
+    )?;
+    let state = Arc::new(State {
+        config,
+        reads,
+        writer,
+    });
+    let http = server.spawn(routes(), state, shutdown.clone())?;
+    Ok(Running::new(addr, shutdown)
+        .with_thread(http)
+        .with_thread(retention)
+        .with_finisher(move || writer_handle.finish()))
+}
