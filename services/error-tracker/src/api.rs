@@ -14,7 +14,7 @@ pub fn report_error(state: &State, request: &Request) -> Result<Response, ApiErr
     let report = parse_report(&request.json()?)?;
     let fingerprint = report.fingerprint.clone();
     let job = Job::Report {
-        report,
+        report: Box::new(report),
         now_ms: now_ms(),
         max_occurrences: state.config.max_occurrences,
     };

@@ -66,7 +66,7 @@ pub const WRITE_CACHE_KIB: u32 = 2048;
 pub enum Job {
     /// Store a report: increment, reopen or create its group.
     Report {
-        report: Report,
+        report: Box<Report>,
         now_ms: i64,
         max_occurrences: u32,
     },
