@@ -40,7 +40,7 @@ if [ -x ./target/release/log-viewer ]; then
   sources=/var/lib/docker/containers
   if [ ! -r "$sources" ] || [ -z "$(ls -A "$sources" 2>/dev/null)" ]; then
     sources=data/demo-containers
-    ./scripts/demo-logs.sh "$sources"
+    python3 ./scripts/demo-logs.py "$sources"
   fi
   start log-viewer 5011 DATABASE_PATH=data/logs.db LOG_SOURCES="$sources"
 fi

@@ -1,7 +1,7 @@
 //! Parsing the query parameters of `GET /api/errors` into a [`ListFilter`].
 
+use shared::http::params::{self, invalid};
 use shared::http::{ApiError, Request};
-use shared::time::parse_rfc3339_ms;
 
 use crate::db::{ListFilter, SortKey};
 
@@ -30,20 +30,8 @@ pub fn list_filter(request: &Request) -> Result<ListFilter, ApiError> {
         "count" => SortKey::Count,
         other => return Err(invalid("sort", other, "last_seen, first_seen or count")),
     };
-    let limit = match request.query("limit") {
-        None => DEFAULT_LIMIT,
-        Some(raw) => match raw.parse::<i64>() {
-            Ok(n) if n >= 1 => n.min(MAX_LIMIT),
-            _ => return Err(invalid("limit", raw, "a whole number from 1 to 200")),
-        },
-    };
-    let offset = match request.query("offset") {
-        None => 0,
-        Some(raw) => match raw.parse::<i64>() {
-            Ok(n) if n >= 0 => n,
-            _ => return Err(invalid("offset", raw, "a whole number of at least 0")),
-        },
-    };
+    let limit = params::limit(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)?;
+    let offset = params::integer(request, "offset", 0)?.unwrap_or(0);
     Ok(ListFilter {
         project: text("project"),
         environment: text("environment"),
@@ -51,28 +39,12 @@ pub fn list_filter(request: &Request) -> Result<ListFilter, ApiError> {
         browser,
         session_id: text("session_id"),
         search: text("search"),
-        since_ms: time_param(request, "since")?,
-        until_ms: time_param(request, "until")?,
+        since_ms: params::time(request, "since")?,
+        until_ms: params::time(request, "until")?,
         sort,
         limit,
         offset,
     })
-}
-
-/// An optional RFC 3339 parameter as epoch ms.
-pub fn time_param(request: &Request, name: &str) -> Result<Option<i64>, ApiError> {
-    match request.query(name) {
-        None => Ok(None),
-        Some(raw) => parse_rfc3339_ms(raw)
-            .map(Some)
-            .ok_or_else(|| invalid(name, raw, "an RFC 3339 time such as 2026-01-01T12:00:00Z")),
-    }
-}
-
-fn invalid(name: &str, value: &str, expected: &str) -> ApiError {
-    ApiError::bad_request(format!(
-        "parameter '{name}' must be {expected} (got {value:?})"
-    ))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! (SSE) run on the connection thread after the slot is released.
 
 mod conn;
+pub mod params;
 mod request;
 mod response;
 mod router;

@@ -1,0 +1,626 @@
+//! Schema, migrations and every SQL statement of the log-viewer. The ingestion thread is the
+//! only writer (entries, cursors, counts, caps); handlers only read.
+//!
+//! Design notes (measured in `scripts/bench/`): `logs_fts` is an external-content FTS5 table
+//! whose rowid is the entry id, so `ORDER BY rowid DESC LIMIT n` stops early; time ranges are
+//! translated into id ranges (ids grow with time) and pushed into FTS5 as rowid bounds; totals
+//! are counted up to [`TOTAL_CAP`] and flagged beyond; per-container/level counts are kept in
+//! `log_counts` so stats never scan the history.
+
+use std::collections::HashMap;
+
+use rusqlite::types::Value as Sql;
+use rusqlite::{params, params_from_iter, Connection, ErrorCode, OptionalExtension, Row};
+use serde::Serialize;
+use shared::time::format_ms;
+
+use crate::level::Level;
+use crate::tailer::Cursor;
+
+/// Schema migrations, in order.
+pub const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE logs (
+    id        INTEGER PRIMARY KEY,
+    timestamp INTEGER NOT NULL, -- epoch ms (Docker's time)
+    container TEXT    NOT NULL,
+    stream    TEXT    NOT NULL,
+    level     INTEGER NOT NULL, -- 1 DEBUG .. 5 CRITICAL
+    message   TEXT    NOT NULL
+);
+CREATE INDEX logs_by_time ON logs (timestamp);
+CREATE INDEX logs_by_container ON logs (container);
+CREATE INDEX logs_by_level ON logs (level);
+
+CREATE VIRTUAL TABLE logs_fts USING fts5 (message, content = 'logs', content_rowid = 'id');
+CREATE TRIGGER logs_fts_insert AFTER INSERT ON logs BEGIN
+    INSERT INTO logs_fts (rowid, message) VALUES (new.id, new.message);
+END;
+CREATE TRIGGER logs_fts_delete AFTER DELETE ON logs BEGIN
+    INSERT INTO logs_fts (logs_fts, rowid, message) VALUES ('delete', old.id, old.message);
+END;
+
+CREATE TABLE cursors (
+    container_id TEXT PRIMARY KEY,
+    position     INTEGER NOT NULL,
+    inode        INTEGER NOT NULL,
+    device       INTEGER NOT NULL,
+    done_stdout  INTEGER NOT NULL,
+    done_stderr  INTEGER NOT NULL
+);
+
+CREATE TABLE log_counts (
+    container TEXT    NOT NULL,
+    level     INTEGER NOT NULL,
+    count     INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    PRIMARY KEY (container, level)
+) WITHOUT ROWID;
+"#];
+
+/// FTS5 merge settings: fewer, larger merges keep ingestion fast (see the benchmark).
+pub const FTS_TUNING: &str = "
+    INSERT INTO logs_fts (logs_fts, rank) VALUES ('automerge', 8);
+    INSERT INTO logs_fts (logs_fts, rank) VALUES ('crisismerge', 32);
+";
+
+/// Page cache of a read connection, KiB.
+pub const READ_CACHE_KIB: u32 = 1024;
+/// Page cache of the ingestion connection, KiB.
+pub const WRITE_CACHE_KIB: u32 = 4096;
+/// Totals are counted up to this many matches, then reported as capped.
+pub const TOTAL_CAP: i64 = 10_000;
+/// Slack when translating times into id ranges: a line read up to this late is still found.
+const TIME_SLACK_MS: i64 = 10 * 60 * 1000;
+/// Rows deleted per transaction when enforcing the caps.
+const DELETE_CHUNK: i64 = 20_000;
+
+/// An entry to store.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub time_ms: i64,
+    pub container: String,
+    pub stream: &'static str,
+    pub level: Level,
+    pub message: String,
+}
+
+/// A stored entry, as the API returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogEntry {
+    pub id: i64,
+    pub timestamp: String,
+    pub container: String,
+    pub stream: String,
+    pub level: Level,
+    pub message: String,
+}
+
+/// Stores a batch and the cursors that cover it in one transaction; returns the entries with
+/// their ids.
+pub fn store_batch(
+    conn: &mut Connection,
+    entries: &[NewEntry],
+    cursors: &[(String, Cursor)],
+) -> rusqlite::Result<Vec<LogEntry>> {
+    let tx = conn.transaction()?;
+    let mut stored = Vec::with_capacity(entries.len());
+    let mut counts: HashMap<(String, Level), (i64, i64)> = HashMap::new();
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO logs (timestamp, container, stream, level, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for entry in entries {
+            insert.execute(params![
+                entry.time_ms,
+                entry.container,
+                entry.stream,
+                entry.level.as_number(),
+                entry.message
+            ])?;
+            let count = counts
+                .entry((entry.container.clone(), entry.level))
+                .or_insert((0, i64::MIN));
+            count.0 += 1;
+            count.1 = count.1.max(entry.time_ms);
+            stored.push(LogEntry {
+                id: tx.last_insert_rowid(),
+                timestamp: format_ms(entry.time_ms),
+                container: entry.container.clone(),
+                stream: entry.stream.to_string(),
+                level: entry.level,
+                message: entry.message.clone(),
+            });
+        }
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO log_counts (container, level, count, last_seen) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (container, level) DO UPDATE
+             SET count = count + excluded.count, last_seen = max(last_seen, excluded.last_seen)",
+        )?;
+        for ((container, level), (count, last_seen)) in counts {
+            upsert.execute(params![container, level.as_number(), count, last_seen])?;
+        }
+        let mut save = tx.prepare_cached(
+            "INSERT INTO cursors (container_id, position, inode, device, done_stdout, done_stderr)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (container_id) DO UPDATE SET position = excluded.position, inode = excluded.inode,
+                 device = excluded.device, done_stdout = excluded.done_stdout, done_stderr = excluded.done_stderr",
+        )?;
+        for (container_id, c) in cursors {
+            save.execute(params![
+                container_id,
+                c.position as i64,
+                c.inode as i64,
+                c.device as i64,
+                c.done[0] as i64,
+                c.done[1] as i64
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(stored)
+}
+
+/// The saved cursor of a container, if any.
+pub fn load_cursor(conn: &Connection, container_id: &str) -> rusqlite::Result<Option<Cursor>> {
+    conn.prepare_cached(
+        "SELECT position, inode, device, done_stdout, done_stderr FROM cursors WHERE container_id = ?1",
+    )?
+    .query_row([container_id], |row| {
+        Ok(Cursor {
+            position: row.get::<_, i64>(0)? as u64,
+            inode: row.get::<_, i64>(1)? as u64,
+            device: row.get::<_, i64>(2)? as u64,
+            done: [row.get::<_, i64>(3)? as u64, row.get::<_, i64>(4)? as u64],
+        })
+    })
+    .optional()
+}
+
+/// Deletes the oldest entries beyond `max_entries` and those older than `cutoff_ms`, in
+/// chunks, keeping `log_counts` and the FTS index in step. Returns how many were deleted.
+pub fn enforce_caps(
+    conn: &mut Connection,
+    max_entries: u64,
+    cutoff_ms: Option<i64>,
+) -> rusqlite::Result<u64> {
+    let mut deleted = 0;
+    loop {
+        let Some((min_id, max_id)) = id_bounds(conn)? else {
+            return Ok(deleted);
+        };
+        let over_count = (max_id - min_id + 1) - max_entries as i64;
+        let mut delete_below = if over_count > 0 {
+            min_id + over_count
+        } else {
+            min_id
+        };
+        if let Some(cutoff) = cutoff_ms {
+            let first_young: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT id FROM logs WHERE timestamp >= ?1 ORDER BY timestamp LIMIT 1",
+                )?
+                .query_row([cutoff], |row| row.get(0))
+                .optional()?;
+            delete_below = delete_below.max(first_young.unwrap_or(max_id + 1));
+        }
+        if delete_below <= min_id {
+            return Ok(deleted);
+        }
+        let below = delete_below.min(min_id + DELETE_CHUNK);
+        let tx = conn.transaction()?;
+        {
+            let mut gone = tx.prepare_cached(
+                "SELECT container, level, count(*) FROM logs WHERE id < ?1 GROUP BY container, level",
+            )?;
+            let rows = gone
+                .query_map([below], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut decrement = tx.prepare_cached(
+                "UPDATE log_counts SET count = count - ?3 WHERE container = ?1 AND level = ?2",
+            )?;
+            for (container, level, count) in rows {
+                decrement.execute(params![container, level, count])?;
+            }
+            deleted += tx
+                .prepare_cached("DELETE FROM logs WHERE id < ?1")?
+                .execute([below])? as u64;
+            tx.execute("DELETE FROM log_counts WHERE count <= 0", [])?;
+        }
+        tx.commit()?;
+    }
+}
+
+/// The smallest and largest entry id (ids are contiguous: only the oldest are deleted).
+pub fn id_bounds(conn: &Connection) -> rusqlite::Result<Option<(i64, i64)>> {
+    let (min, max): (Option<i64>, Option<i64>) = conn
+        .prepare_cached("SELECT min(id), max(id) FROM logs")?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(min.zip(max))
+}
+
+/// How a `level` filter compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LevelFilter {
+    Exactly(Level),
+    AtLeast(Level),
+}
+
+/// The filters shared by the list, the histogram and the tail replay.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub containers: Vec<String>,
+    pub level: Option<LevelFilter>,
+    /// An FTS5 query (list, histogram).
+    pub search: Option<String>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    /// Only entries with `id < before_id`.
+    pub before_id: Option<i64>,
+}
+
+/// One page of entries, newest first, and the (possibly capped) total.
+#[derive(Debug, Default, Serialize)]
+pub struct Page {
+    pub logs: Vec<LogEntry>,
+    pub total: i64,
+    pub total_capped: bool,
+}
+
+fn entry_from_row(row: &Row) -> rusqlite::Result<LogEntry> {
+    let level: i64 = row.get(4)?;
+    Ok(LogEntry {
+        id: row.get(0)?,
+        timestamp: format_ms(row.get(1)?),
+        container: row.get(2)?,
+        stream: row.get(3)?,
+        level: Level::from_number(level).unwrap_or(Level::Info),
+        message: row.get(5)?,
+    })
+}
+
+/// A WHERE clause on `logs l` (and `logs_fts` when searching) with its values.
+struct Clause {
+    from: &'static str,
+    conditions: Vec<String>,
+    values: Vec<Sql>,
+    /// Whether any condition needs the `logs` row (not just the FTS index).
+    needs_row: bool,
+}
+
+impl Clause {
+    fn sql(&self) -> String {
+        if self.conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.conditions.join(" AND "))
+        }
+    }
+}
+
+/// Translates the filter into SQL. `search` is the FTS5 query to use (the user's, or the
+/// plain-words fallback).
+fn clause(conn: &Connection, filter: &Filter, search: Option<&str>) -> rusqlite::Result<Clause> {
+    let id_column = if search.is_some() {
+        "logs_fts.rowid"
+    } else {
+        "l.id"
+    };
+    let mut c = Clause {
+        from: if search.is_some() {
+            "logs_fts JOIN logs l ON l.id = logs_fts.rowid"
+        } else {
+            "logs l"
+        },
+        conditions: Vec::new(),
+        values: Vec::new(),
+        needs_row: false,
+    };
+    if let Some(search) = search {
+        c.conditions.push("logs_fts MATCH ?".to_string());
+        c.values.push(Sql::Text(search.to_string()));
+    }
+    let (lo, hi) = id_range(conn, filter)?;
+    if let Some(lo) = lo {
+        c.conditions.push(format!("{id_column} >= ?"));
+        c.values.push(Sql::Integer(lo));
+    }
+    if let Some(hi) = hi {
+        c.conditions.push(format!("{id_column} <= ?"));
+        c.values.push(Sql::Integer(hi));
+    }
+    if !filter.containers.is_empty() {
+        let marks = vec!["?"; filter.containers.len()].join(", ");
+        c.conditions.push(format!("l.container IN ({marks})"));
+        c.values
+            .extend(filter.containers.iter().cloned().map(Sql::Text));
+        c.needs_row = true;
+    }
+    match filter.level {
+        Some(LevelFilter::Exactly(level)) => {
+            c.conditions.push("l.level = ?".to_string());
+            c.values.push(Sql::Integer(level.as_number()));
+            c.needs_row = true;
+        }
+        Some(LevelFilter::AtLeast(level)) => {
+            c.conditions.push("l.level >= ?".to_string());
+            c.values.push(Sql::Integer(level.as_number()));
+            c.needs_row = true;
+        }
+        None => {}
+    }
+    if let Some(since) = filter.since_ms {
+        c.conditions.push("l.timestamp >= ?".to_string());
+        c.values.push(Sql::Integer(since));
+        c.needs_row = true;
+    }
+    if let Some(until) = filter.until_ms {
+        c.conditions.push("l.timestamp <= ?".to_string());
+        c.values.push(Sql::Integer(until));
+        c.needs_row = true;
+    }
+    Ok(c)
+}
+
+/// The id bounds implied by `before_id` and the time range (with [`TIME_SLACK_MS`]); the exact
+/// time check is still applied to each row.
+fn id_range(conn: &Connection, filter: &Filter) -> rusqlite::Result<(Option<i64>, Option<i64>)> {
+    let mut hi = filter.before_id.map(|b| b - 1);
+    let mut lo = None;
+    if let Some(since) = filter.since_ms {
+        let first: Option<i64> = conn
+            .prepare_cached("SELECT id FROM logs WHERE timestamp >= ?1 ORDER BY timestamp LIMIT 1")?
+            .query_row([since - TIME_SLACK_MS], |row| row.get(0))
+            .optional()?;
+        lo = Some(first.unwrap_or(i64::MAX));
+    }
+    if let Some(until) = filter.until_ms {
+        let last: Option<i64> = conn
+            .prepare_cached(
+                "SELECT id FROM logs WHERE timestamp <= ?1 ORDER BY timestamp DESC LIMIT 1",
+            )?
+            .query_row([until.saturating_add(TIME_SLACK_MS)], |row| row.get(0))
+            .optional()?;
+        let last = last.unwrap_or(i64::MIN);
+        hi = Some(hi.map_or(last, |h| h.min(last)));
+    }
+    Ok((lo, hi))
+}
+
+/// Runs `query` with the user's FTS5 syntax, and — if SQLite rejects that syntax — again with
+/// the input as plain words. Input that still cannot be searched matches nothing.
+fn with_search_fallback<T: Default>(
+    filter: &Filter,
+    mut query: impl FnMut(Option<&str>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let Some(search) = filter.search.as_deref() else {
+        return query(None);
+    };
+    match query(Some(search)) {
+        Err(e) if is_query_error(&e) => match plain_words(search) {
+            Some(words) => match query(Some(&words)) {
+                Err(e) if is_query_error(&e) => Ok(T::default()),
+                other => other,
+            },
+            None => Ok(T::default()),
+        },
+        other => other,
+    }
+}
+
+/// SQLite's generic error (bad FTS5 syntax, unknown column in a query) as opposed to I/O or
+/// corruption, which stay errors.
+fn is_query_error(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::Unknown)
+}
+
+/// The search as AND-ed quoted words: `foo-bar (baz` → `"foo-bar" "baz"`.
+pub fn plain_words(search: &str) -> Option<String> {
+    let words: Vec<String> = search
+        .split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// One page of entries matching `filter`, newest first.
+pub fn list(conn: &Connection, filter: &Filter, limit: i64, offset: i64) -> rusqlite::Result<Page> {
+    with_search_fallback(filter, |search| {
+        let c = clause(conn, filter, search)?;
+        let id_column = if search.is_some() {
+            "logs_fts.rowid"
+        } else {
+            "l.id"
+        };
+        let sql = format!(
+            "SELECT l.id, l.timestamp, l.container, l.stream, l.level, l.message FROM {}{} ORDER BY {id_column} DESC LIMIT ? OFFSET ?",
+            c.from,
+            c.sql()
+        );
+        let mut values = c.values.clone();
+        values.push(Sql::Integer(limit));
+        values.push(Sql::Integer(offset));
+        let logs = conn
+            .prepare_cached(&sql)?
+            .query_map(params_from_iter(values.iter()), entry_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let (total, total_capped) = count(conn, filter, search, &c)?;
+        Ok(Page {
+            logs,
+            total,
+            total_capped,
+        })
+    })
+}
+
+/// Counts matches up to [`TOTAL_CAP`]; an unfiltered count is exact arithmetic on the ids.
+fn count(
+    conn: &Connection,
+    filter: &Filter,
+    search: Option<&str>,
+    c: &Clause,
+) -> rusqlite::Result<(i64, bool)> {
+    if search.is_none() && !c.needs_row && filter.since_ms.is_none() && filter.until_ms.is_none() {
+        let Some((min, max)) = id_bounds(conn)? else {
+            return Ok((0, false));
+        };
+        let max = filter.before_id.map_or(max, |b| max.min(b - 1));
+        return Ok(((max - min + 1).max(0), false));
+    }
+    let from = if search.is_some() && !c.needs_row {
+        "logs_fts"
+    } else {
+        c.from
+    };
+    let sql = format!(
+        "SELECT count(*) FROM (SELECT 1 FROM {from}{} LIMIT ?)",
+        c.sql()
+    );
+    let mut values = c.values.clone();
+    values.push(Sql::Integer(TOTAL_CAP + 1));
+    let n: i64 = conn
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(values.iter()), |row| row.get(0))?;
+    Ok(if n > TOTAL_CAP {
+        (TOTAL_CAP, true)
+    } else {
+        (n, false)
+    })
+}
+
+/// One bar of the histogram.
+#[derive(Debug, Serialize)]
+pub struct Bucket {
+    pub start: String,
+    pub count: i64,
+    pub by_level: HashMap<&'static str, i64>,
+}
+
+/// Log volume by level in `buckets` equal slices of `[since_ms, until_ms]`.
+pub fn histogram(
+    conn: &Connection,
+    filter: &Filter,
+    since_ms: i64,
+    until_ms: i64,
+    buckets: i64,
+) -> rusqlite::Result<Vec<Bucket>> {
+    let width = ((until_ms - since_ms) / buckets).max(1);
+    let mut bars: Vec<Bucket> = (0..buckets)
+        .map(|i| Bucket {
+            start: format_ms(since_ms + i * width),
+            count: 0,
+            by_level: HashMap::new(),
+        })
+        .collect();
+    let mut ranged = filter.clone();
+    ranged.since_ms = Some(since_ms);
+    ranged.until_ms = Some(until_ms);
+    let counts = with_search_fallback(&ranged, |search| {
+        let c = clause(conn, &ranged, search)?;
+        let sql = format!(
+            "SELECT (l.timestamp - ?) / ? AS bucket, l.level, count(*) FROM {}{} GROUP BY bucket, l.level",
+            c.from,
+            c.sql()
+        );
+        let mut values = vec![Sql::Integer(since_ms), Sql::Integer(width)];
+        values.extend(c.values.iter().cloned());
+        conn.prepare_cached(&sql)?
+            .query_map(params_from_iter(values.iter()), |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+    })?;
+    for (bucket, level, n) in counts {
+        let index = bucket.clamp(0, buckets - 1) as usize;
+        let name = Level::from_number(level).unwrap_or(Level::Info).as_str();
+        bars[index].count += n;
+        *bars[index].by_level.entry(name).or_insert(0) += n;
+    }
+    Ok(bars)
+}
+
+/// Entries after `after_id` matching the tail's filters (container, level, substring), oldest
+/// first — the replay of a reconnecting live tail.
+pub fn replay(
+    conn: &Connection,
+    filter: &Filter,
+    substring: Option<&str>,
+    after_id: i64,
+    limit: i64,
+) -> rusqlite::Result<Vec<LogEntry>> {
+    let mut c = clause(
+        conn,
+        &Filter {
+            search: None,
+            ..filter.clone()
+        },
+        None,
+    )?;
+    c.conditions.push("l.id > ?".to_string());
+    c.values.push(Sql::Integer(after_id));
+    if let Some(text) = substring {
+        c.conditions
+            .push("instr(lower(l.message), lower(?)) > 0".to_string());
+        c.values.push(Sql::Text(text.to_string()));
+    }
+    let sql = format!(
+        "SELECT l.id, l.timestamp, l.container, l.stream, l.level, l.message FROM logs l{} ORDER BY l.id LIMIT ?",
+        c.sql()
+    );
+    c.values.push(Sql::Integer(limit));
+    conn.prepare_cached(&sql)?
+        .query_map(params_from_iter(c.values.iter()), entry_from_row)?
+        .collect()
+}
+
+/// Per container: entries stored and the newest entry's time.
+pub fn container_counts(conn: &Connection) -> rusqlite::Result<Vec<(String, i64, i64)>> {
+    conn.prepare_cached(
+        "SELECT container, sum(count), max(last_seen) FROM log_counts GROUP BY container ORDER BY container",
+    )?
+    .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+    .collect()
+}
+
+/// Entries stored per level.
+pub fn level_counts(conn: &Connection) -> rusqlite::Result<Vec<(Level, i64)>> {
+    conn.prepare_cached("SELECT level, sum(count) FROM log_counts GROUP BY level ORDER BY level")?
+        .query_map([], |row| {
+            let level: i64 = row.get(0)?;
+            Ok((
+                Level::from_number(level).unwrap_or(Level::Info),
+                row.get(1)?,
+            ))
+        })?
+        .collect()
+}
+
+/// The oldest and newest entry times.
+pub fn time_bounds(conn: &Connection) -> rusqlite::Result<(Option<i64>, Option<i64>)> {
+    conn.prepare_cached("SELECT min(timestamp), max(timestamp) FROM logs")?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_words_quotes_and_drops_punctuation() {
+        assert_eq!(
+            plain_words("foo-bar (baz \"q").as_deref(),
+            Some("\"foo-bar\" \"(baz\" \"\"\"q\"")
+        );
+        assert_eq!(plain_words("!!! ((("), None);
+    }
+}

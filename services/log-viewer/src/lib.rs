@@ -1,0 +1,106 @@
+//! log-viewer: follows Docker's `json-file` logs straight from disk, keeps a bounded,
+//! full-text-searchable history in SQLite (FTS5), and streams new lines live over SSE.
+//!
+//! Data flow: [`discovery`] finds containers → [`tailer`] follows each log file (cursors,
+//! rotation, 16 KiB pieces) → [`multiline`] reassembles entries and [`level`] detects levels →
+//! [`ingest`] stores each poll in one transaction and pushes it to [`tail`] subscribers.
+//! Requests: [`routes`] → [`api`] → [`query`] (parameters) → [`db`] (the only SQL).
+
+pub mod api;
+pub mod config;
+pub mod db;
+pub mod discovery;
+pub mod dockerlog;
+pub mod ingest;
+pub mod level;
+pub mod multiline;
+pub mod query;
+pub mod tail;
+pub mod tailer;
+
+use std::sync::Arc;
+
+use shared::cli::{About, StartError};
+use shared::http::{Router, Server, ServerOptions};
+use shared::{Running, Shutdown};
+
+pub use config::Config;
+
+/// What `--help` and `--version` say.
+pub const ABOUT: About = About {
+    name: "log-viewer",
+    version: env!("CARGO_PKG_VERSION"),
+    summary: "Docker json-file logs with full-text search and a live tail",
+    vars: config::VARS_HELP,
+};
+
+/// Shared by every handler.
+pub struct State {
+    /// Read connections, one per handler slot.
+    pub reads: shared::db::Pool,
+    /// Live tail subscribers.
+    pub hub: Arc<tail::Hub>,
+    /// What the ingestion thread reports.
+    pub status: Arc<ingest::IngestStatus>,
+    /// Ends live tails on shutdown.
+    pub shutdown: Shutdown,
+}
+
+/// The API, as a table.
+pub fn routes() -> Router<State> {
+    Router::new()
+        .get("/health", api::health)
+        .get("/api/logs", api::list_logs)
+        .get("/api/logs/histogram", api::histogram)
+        .get("/api/logs/tail", api::live_tail)
+        .get("/api/containers", api::containers)
+        .get("/api/logs/containers", api::containers)
+        .get("/api/stats", api::stats)
+        .get("/api/logs/stats", api::stats)
+}
+
+/// Opens the database, starts ingestion and the HTTP server; returns at once.
+pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
+    let path = config.database_path.clone();
+    let mut write_conn = shared::db::open(&path, db::WRITE_CACHE_KIB)?;
+    shared::db::migrate(&mut write_conn, db::MIGRATIONS)?;
+    write_conn
+        .execute_batch(db::FTS_TUNING)
+        .map_err(|e| StartError::Start(format!("cannot tune the search index: {e}")))?;
+    let reads = shared::db::Pool::new(config.http.workers, || {
+        shared::db::open(&path, db::READ_CACHE_KIB)
+    })?;
+    let hub = Arc::new(tail::Hub::new(config.max_tail_streams));
+    let status = Arc::new(ingest::IngestStatus::default());
+
+    let options = ServerOptions::new(&config.http, Some(config.api_key.clone()));
+    let server = Server::bind(config.http.bind, options)
+        .map_err(|e| StartError::Start(format!("cannot listen on {}: {e}", config.http.bind)))?;
+    let addr = server.local_addr();
+    let ingest_config = ingest::IngestConfig {
+        log_sources: config.log_sources.clone(),
+        containers: config.containers.clone(),
+        poll_interval: config.poll_interval,
+        rescan_interval: config.rescan_interval,
+        tail_buffer: config.tail_buffer,
+        max_entries: config.max_entries,
+        max_age_days: config.max_age_days,
+    };
+    let ingest = ingest::spawn(
+        ingest_config,
+        write_conn,
+        Arc::clone(&hub),
+        Arc::clone(&status),
+        shutdown.clone(),
+    )?;
+    let state = Arc::new(State {
+        reads,
+        hub,
+        status,
+        shutdown: shutdown.clone(),
+    });
+    let http = server.spawn(routes(), state, shutdown.clone())?;
+    Ok(Running::new(addr, shutdown)
+        .with_thread(http)
+        .with_thread(ingest))
+}

@@ -1,0 +1,248 @@
+//! The live tail: the ingestion thread pushes each stored batch to subscribers through
+//! bounded channels; each subscriber's Server-Sent Events stream runs on its connection's
+//! own thread (never on a request worker). A subscriber whose channel is full is dropped
+//! rather than buffered without bound.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use shared::http::StreamFn;
+use shared::Shutdown;
+
+use crate::db::{LevelFilter, LogEntry};
+
+/// Entries waiting for one slow subscriber at most.
+const SUBSCRIBER_QUEUE: usize = 2048;
+/// A heartbeat after this long without an event.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+/// A stream ends with `event: close` after this long.
+const MAX_STREAM_AGE: Duration = Duration::from_secs(30 * 60);
+
+/// What a tail wants to see.
+#[derive(Debug, Clone, Default)]
+pub struct TailFilter {
+    pub containers: Vec<String>,
+    pub level: Option<LevelFilter>,
+    /// Lower-cased substring.
+    pub substring: Option<String>,
+}
+
+impl TailFilter {
+    /// Whether `entry` passes the filter.
+    pub fn matches(&self, entry: &LogEntry) -> bool {
+        let container_ok = self.containers.is_empty() || self.containers.contains(&entry.container);
+        let level_ok = match self.level {
+            None => true,
+            Some(LevelFilter::Exactly(level)) => entry.level == level,
+            Some(LevelFilter::AtLeast(level)) => entry.level >= level,
+        };
+        let text_ok = self
+            .substring
+            .as_ref()
+            .is_none_or(|s| entry.message.to_lowercase().contains(s.as_str()));
+        container_ok && level_ok && text_ok
+    }
+}
+
+struct Subscriber {
+    filter: TailFilter,
+    queue: SyncSender<Arc<LogEntry>>,
+}
+
+/// The live tail subscribers.
+pub struct Hub {
+    subscribers: Mutex<Vec<Subscriber>>,
+    open: Arc<AtomicUsize>,
+    max_streams: usize,
+}
+
+/// A subscription: entries arrive on `entries`; dropping it frees its stream slot.
+pub struct Subscription {
+    entries: Receiver<Arc<LogEntry>>,
+    open: Arc<AtomicUsize>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Hub {
+    /// A hub allowing `max_streams` subscribers at once.
+    pub fn new(max_streams: usize) -> Hub {
+        Hub {
+            subscribers: Mutex::new(Vec::new()),
+            open: Arc::new(AtomicUsize::new(0)),
+            max_streams,
+        }
+    }
+
+    /// Live tails open now.
+    pub fn open_streams(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    /// Subscribes, or `None` when `max_streams` are open already.
+    pub fn subscribe(&self, filter: TailFilter) -> Option<Subscription> {
+        let taken = self
+            .open
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.max_streams).then_some(n + 1)
+            });
+        if taken.is_err() {
+            return None;
+        }
+        let (queue, entries) = mpsc::sync_channel(SUBSCRIBER_QUEUE);
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Subscriber { filter, queue });
+        Some(Subscription {
+            entries,
+            open: Arc::clone(&self.open),
+        })
+    }
+
+    /// Sends newly stored entries to every subscriber whose filter they pass.
+    pub fn publish(&self, entries: &[LogEntry]) {
+        let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        if subscribers.is_empty() {
+            return;
+        }
+        let shared: Vec<Arc<LogEntry>> = entries.iter().cloned().map(Arc::new).collect();
+        subscribers.retain(|subscriber| {
+            for entry in shared.iter().filter(|e| subscriber.filter.matches(e)) {
+                match subscriber.queue.try_send(Arc::clone(entry)) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) => {
+                        log::warn!("dropping a live tail that cannot keep up");
+                        return false;
+                    }
+                    Err(TrySendError::Disconnected(_)) => return false,
+                }
+            }
+            true
+        });
+    }
+}
+
+/// The SSE body: replayed entries first, then live ones, heartbeats, and `event: close` after
+/// 30 minutes. Ends when the client goes away, the hub drops it, or on shutdown.
+pub fn event_stream(
+    subscription: Subscription,
+    replay: Vec<LogEntry>,
+    shutdown: Shutdown,
+) -> StreamFn {
+    Box::new(move |out: &mut dyn Write| {
+        let started = Instant::now();
+        let mut last_id = 0;
+        out.write_all(b"retry: 3000\n: connected\n\n")?;
+        for entry in &replay {
+            write_entry(out, entry)?;
+            last_id = entry.id;
+        }
+        out.flush()?;
+        let mut last_write = Instant::now();
+        loop {
+            if shutdown.is_set() {
+                return Ok(());
+            }
+            if started.elapsed() >= MAX_STREAM_AGE {
+                out.write_all(b"event: close\ndata: {}\n\n")?;
+                return out.flush();
+            }
+            match subscription
+                .entries
+                .recv_timeout(Duration::from_millis(500))
+            {
+                Ok(entry) if entry.id > last_id => {
+                    write_entry(out, &entry)?;
+                    last_id = entry.id;
+                    // Send what is queued right away, then flush once.
+                    while let Ok(more) = subscription.entries.try_recv() {
+                        if more.id > last_id {
+                            write_entry(out, &more)?;
+                            last_id = more.id;
+                        }
+                    }
+                    out.flush()?;
+                    last_write = Instant::now();
+                }
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    if last_write.elapsed() >= HEARTBEAT {
+                        write!(
+                            out,
+                            "event: heartbeat\ndata: {{\"time\":\"{}\"}}\n\n",
+                            shared::time::format_ms(shared::time::now_ms())
+                        )?;
+                        out.flush()?;
+                        last_write = Instant::now();
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+        }
+    })
+}
+
+fn write_entry(out: &mut dyn Write, entry: &LogEntry) -> std::io::Result<()> {
+    let data = serde_json::to_string(entry).map_err(std::io::Error::other)?;
+    write!(out, "id: {}\nevent: log\ndata: {data}\n\n", entry.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::level::Level;
+
+    fn entry(id: i64, container: &str, level: Level, message: &str) -> LogEntry {
+        LogEntry {
+            id,
+            timestamp: "2026-01-01T00:00:00Z".into(),
+            container: container.into(),
+            stream: "stdout".into(),
+            level,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn filters() {
+        let filter = TailFilter {
+            containers: vec!["web".into()],
+            level: Some(LevelFilter::AtLeast(Level::Warning)),
+            substring: Some("disk".into()),
+        };
+        assert!(filter.matches(&entry(1, "web", Level::Error, "Disk full")));
+        assert!(!filter.matches(&entry(1, "db", Level::Error, "Disk full")));
+        assert!(!filter.matches(&entry(1, "web", Level::Info, "Disk full")));
+        assert!(!filter.matches(&entry(1, "web", Level::Error, "cpu")));
+    }
+
+    #[test]
+    fn stream_slots_are_bounded_and_freed() {
+        let hub = Hub::new(1);
+        let first = hub.subscribe(TailFilter::default()).unwrap();
+        assert!(hub.subscribe(TailFilter::default()).is_none());
+        drop(first);
+        assert!(hub.subscribe(TailFilter::default()).is_some());
+    }
+
+    #[test]
+    fn a_slow_subscriber_is_dropped() {
+        let hub = Hub::new(2);
+        let slow = hub.subscribe(TailFilter::default()).unwrap();
+        let batch: Vec<LogEntry> = (0..SUBSCRIBER_QUEUE as i64 + 1)
+            .map(|i| entry(i, "web", Level::Info, "x"))
+            .collect();
+        hub.publish(&batch);
+        assert!(hub.subscribers.lock().unwrap().is_empty());
+        // It still gets what was queued, then sees the end.
+        assert_eq!(slow.entries.iter().count(), SUBSCRIBER_QUEUE);
+    }
+}
