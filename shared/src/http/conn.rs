@@ -136,15 +136,15 @@ impl Conn {
         }
     }
 
-    /// Reads at least one more byte into the buffer. Waits in short slices so that an idle
-    /// connection between requests notices shutdown; gives up after the idle timeout
-    /// without progress.
-    fn fill(&mut self) -> Result<(), ReadError> {
+    /// Reads at least one more byte into the buffer. Waits in short slices so that a
+    /// connection idle `between_requests` notices shutdown (a request in flight is finished);
+    /// gives up after the idle timeout without progress.
+    fn fill(&mut self, between_requests: bool) -> Result<(), ReadError> {
         if self.start > 0 && self.start >= self.buf.len() / 2 {
             self.buf.drain(..self.start);
             self.start = 0;
         }
-        let waiting_for_new_request = self.buffered().is_empty();
+        let waiting_for_new_request = between_requests && self.buffered().is_empty();
         let began = Instant::now();
         let mut chunk = [0u8; 8192];
         loop {
@@ -203,7 +203,7 @@ impl Conn {
                     Err(e) => return Err(ReadError::Malformed(format!("malformed request: {e}"))),
                 }
             }
-            self.fill()?;
+            self.fill(true)?;
         }
     }
 
@@ -226,7 +226,7 @@ impl Conn {
         let mut remaining = n;
         while remaining > 0 {
             if self.buffered().is_empty() {
-                self.fill()?;
+                self.fill(false)?;
             }
             let take = remaining.min(self.buffered().len());
             out.extend_from_slice(&self.buffered()[..take]);
@@ -248,7 +248,7 @@ impl Conn {
             if self.buffered().len() > MAX_CHUNK_LINE {
                 return Err(ReadError::Malformed("chunk line too long".to_string()));
             }
-            self.fill()?;
+            self.fill(false)?;
         }
     }
 
