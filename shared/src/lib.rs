@@ -15,6 +15,7 @@ pub mod rate_limit;
 pub mod shutdown;
 pub mod testing;
 pub mod time;
+pub mod web;
 pub mod writer;
 
 pub use cli::Running;

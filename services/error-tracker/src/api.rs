@@ -1,20 +1,23 @@
 //! The HTTP handlers: each turns a request into a job for the writer or a read on the pool.
 
+use std::sync::Arc;
+
 use serde_json::json;
 use shared::http::{ApiError, Request, Response};
 use shared::time::now_ms;
 
+use crate::alerts::{Alert, AlertEvent};
 use crate::db::{self, DistinctColumn, Job, Outcome, ReportStatus};
 use crate::ingest::parse_report;
 use crate::query::list_filter;
 use crate::State;
 
-/// `POST /api/errors`: store a report (created 201, reopened 201, incremented 200).
+/// `POST /api/errors`: store a report (created 201, reopened 201, incremented 200); a new
+/// or reopened group is alerted on once committed.
 pub fn report_error(state: &State, request: &Request) -> Result<Response, ApiError> {
-    let report = parse_report(&request.json()?)?;
-    let fingerprint = report.fingerprint.clone();
+    let report = Arc::new(parse_report(&request.json()?)?);
     let job = Job::Report {
-        report: Box::new(report),
+        report: Arc::clone(&report),
         now_ms: now_ms(),
         max_occurrences: state.config.max_occurrences,
     };
@@ -24,13 +27,18 @@ pub fn report_error(state: &State, request: &Request) -> Result<Response, ApiErr
             "unexpected writer outcome",
         ));
     };
+    if let Some(event) = AlertEvent::for_status(status) {
+        state
+            .alerts
+            .notify(Alert::from_report(event, id, count, &report));
+    }
     let code = if status == ReportStatus::Incremented {
         200
     } else {
         201
     };
-    let body =
-        json!({"status": status.as_str(), "id": id, "fingerprint": fingerprint, "count": count});
+    let body = json!({"status": status.as_str(), "id": id, "fingerprint": report.fingerprint,
+        "count": count});
     Ok(Response::json(code, &body))
 }
 
@@ -93,13 +101,28 @@ pub fn environments(state: &State, _request: &Request) -> Result<Response, ApiEr
     ))
 }
 
+/// `POST /api/test-alert`: a test alert through every configured channel, in the
+/// background → 202 with the channels; 503 when there is none.
+pub fn test_alert(state: &State, _request: &Request) -> Result<Response, ApiError> {
+    let channels = state.alerts.send_test()?;
+    Ok(Response::json(
+        202,
+        &json!({"status": "test alert dispatched", "channels": channels}),
+    ))
+}
+
 /// `GET /health`: no key, never rate limited; 503 when the database cannot be read.
 pub fn health(state: &State, _request: &Request) -> Result<Response, ApiError> {
     match db::health_counts(&state.reads.get()) {
-        Ok((total, unresolved)) => Ok(Response::json(
-            200,
-            &json!({"status": "ok", "errors_total": total, "errors_unresolved": unresolved}),
-        )),
+        Ok((total, unresolved)) => {
+            let alerts = state.alerts.stats();
+            Ok(Response::json(
+                200,
+                &json!({"status": "ok", "errors_total": total, "errors_unresolved": unresolved,
+                    "alerts_sent": alerts.sent, "alerts_failed": alerts.failed,
+                    "alerts_dropped": alerts.dropped}),
+            ))
+        }
         Err(e) => {
             log::error!("health check cannot read the database: {e}");
             Ok(Response::json(

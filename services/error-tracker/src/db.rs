@@ -1,6 +1,8 @@
 //! Schema, migrations and every SQL statement of the error-tracker. Only this module writes
 //! SQL; all writes run on the writer thread (`apply`), reads on the handler pool.
 
+use std::sync::Arc;
+
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::Value;
@@ -64,9 +66,10 @@ pub const WRITE_CACHE_KIB: u32 = 2048;
 /// A write, run on the writer thread inside a group transaction.
 #[derive(Debug)]
 pub enum Job {
-    /// Store a report: increment, reopen or create its group.
+    /// Store a report: increment, reopen or create its group. Shared with the handler, which
+    /// still needs the report for the alert.
     Report {
-        report: Box<Report>,
+        report: Arc<Report>,
         now_ms: i64,
         max_occurrences: u32,
     },

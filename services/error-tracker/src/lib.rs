@@ -1,16 +1,21 @@
 //! error-tracker: takes exception reports, groups them by fingerprint, keeps the latest
-//! occurrences of each group, resolves and reopens groups.
+//! occurrences of each group, resolves and reopens groups, and alerts on new and reopened
+//! ones ([`alerts`]).
 //!
 //! A request goes: [`routes`] → a handler in [`api`] → a [`db::Job`] for the writer thread
 //! (writes) or a pooled read connection (reads). Only [`db`] writes SQL.
 
+pub mod alerts;
 pub mod api;
 pub mod config;
 pub mod db;
+pub mod email;
 pub mod fingerprint;
 pub mod ingest;
 pub mod query;
 pub mod retention;
+pub mod web;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -40,6 +45,8 @@ pub struct State {
     pub reads: shared::db::Pool,
     /// The one writer of the database.
     pub writer: Writer<db::Job, db::Outcome>,
+    /// The alert queue (new and reopened groups).
+    pub alerts: alerts::Alerts,
 }
 
 /// The API, as a table.
@@ -53,9 +60,14 @@ pub fn routes() -> Router<State> {
         .post("/api/errors/{id}/unresolve", api::unresolve)
         .get("/api/projects", api::projects)
         .get("/api/environments", api::environments)
+        .post("/api/test-alert", api::test_alert)
+        .get("/", web::list_page)
+        .get("/errors/{id}", web::detail_page)
+        .get("/static/{file}", web::static_file)
 }
 
-/// Opens the database, starts the writer, retention and the HTTP server; returns at once.
+/// Opens the database, starts the writer, retention, the alert sender and the HTTP server;
+/// returns at once.
 pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
     let path = config.database_path.clone();
     let mut write_conn = shared::db::open(&path, db::WRITE_CACHE_KIB)?;
@@ -75,14 +87,18 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
         config.retention_interval,
         shutdown.clone(),
     )?;
+    let (alerts, alert_sender) =
+        alerts::Alerts::start(&config.alerts, &config.base_url, shutdown.clone())?;
     let state = Arc::new(State {
         config,
         reads,
         writer,
+        alerts,
     });
     let http = server.spawn(routes(), state, shutdown.clone())?;
     Ok(Running::new(addr, shutdown)
         .with_thread(http)
         .with_thread(retention)
+        .with_thread(alert_sender)
         .with_finisher(move || writer_handle.finish()))
 }

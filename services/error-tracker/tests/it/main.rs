@@ -1,0 +1,8 @@
+//! The error-tracker's integration tests: the real service on port 0 (in this process or as a
+//! child process), spoken to over HTTP. One binary, `cargo test -p error-tracker --test it`.
+
+mod alerts;
+mod api;
+mod lifecycle;
+mod server_loop;
+mod support;

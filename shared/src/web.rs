@@ -1,0 +1,196 @@
+//! What the Monlight web UIs share: the common stylesheet and script (embedded in the binary),
+//! and the headers every page and asset is served with.
+//!
+//! A service keeps its own pages and scripts and serves them through [`page`] and
+//! [`asset_response`]; `/static/monlight.css`, `/static/monlight.js` and
+//! `/static/favicon.svg` come from [`common_asset`]. Pages load no inline script or style
+//! (the CSP forbids both) and nothing from another origin (no CDN).
+//!
+//! Cache policy: an HTML page is `no-cache` (always revalidated, so a new binary shows at
+//! once); assets are cached for a day and referenced with `?v=<version>`, a hash of every
+//! embedded asset's content ([`AssetVersion`]), so a changed asset gets a new URL.
+
+use std::sync::OnceLock;
+
+use crate::http::Response;
+
+/// `content-type` of HTML pages.
+pub const HTML: &str = "text/html; charset=utf-8";
+/// `content-type` of stylesheets.
+pub const CSS: &str = "text/css; charset=utf-8";
+/// `content-type` of scripts.
+pub const JS: &str = "text/javascript; charset=utf-8";
+/// `content-type` of SVG images.
+pub const SVG: &str = "image/svg+xml";
+
+/// The page policy: our own origin only, no inline script or style, no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
+     style-src 'self'; script-src 'self'; connect-src 'self'; base-uri 'none'; \
+     form-action 'self'; object-src 'none'; frame-ancestors 'none'";
+
+/// How long a browser may keep an asset (its URL changes when its content does).
+const ASSET_CACHE_CONTROL: &str = "public, max-age=86400";
+
+/// An asset embedded in the binary.
+#[derive(Debug, Clone, Copy)]
+pub struct Asset {
+    /// The URL path it is served under, e.g. `/static/monlight.js`.
+    pub path: &'static str,
+    /// Its `content-type`.
+    pub content_type: &'static str,
+    /// Its bytes.
+    pub body: &'static [u8],
+}
+
+/// The assets every Monlight UI loads.
+pub const COMMON_ASSETS: &[Asset] = &[
+    Asset {
+        path: "/static/monlight.css",
+        content_type: CSS,
+        body: include_bytes!("../assets/monlight.css"),
+    },
+    Asset {
+        path: "/static/monlight.js",
+        content_type: JS,
+        body: include_bytes!("../assets/monlight.js"),
+    },
+    Asset {
+        path: "/static/favicon.svg",
+        content_type: SVG,
+        body: include_bytes!("../assets/favicon.svg"),
+    },
+];
+
+/// A common asset by URL path (the query string, e.g. `?v=...`, is not part of the path).
+pub fn common_asset(path: &str) -> Option<Response> {
+    find_asset(COMMON_ASSETS, path).map(asset_response)
+}
+
+/// The asset at `path` in `assets`, if any (a trailing slash is tolerated like the router's).
+pub fn find_asset(assets: &[Asset], path: &str) -> Option<Asset> {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    assets.iter().find(|asset| asset.path == path).copied()
+}
+
+/// Serves an embedded asset: its content type, a day of caching, `nosniff`.
+pub fn asset_response(asset: Asset) -> Response {
+    Response::asset(asset.content_type, asset.body)
+        .with_header("cache-control", ASSET_CACHE_CONTROL)
+        .with_header("x-content-type-options", "nosniff")
+        .with_header("referrer-policy", "no-referrer")
+}
+
+/// An HTML page from a template in which every `{{v}}` becomes `version` (the asset URLs'
+/// cache-buster), with [`with_page_headers`].
+pub fn page(status: u16, template: &str, version: &str) -> Response {
+    let html = template.replace("{{v}}", version);
+    with_page_headers(Response::bytes(status, HTML, html.into_bytes()))
+}
+
+/// Adds the headers every HTML page carries: the CSP, `nosniff`, no referrer, no framing,
+/// and `no-cache` so a new binary's page is seen at once.
+pub fn with_page_headers(response: Response) -> Response {
+    response
+        .with_header("content-security-policy", CONTENT_SECURITY_POLICY)
+        .with_header("x-content-type-options", "nosniff")
+        .with_header("referrer-policy", "no-referrer")
+        .with_header("x-frame-options", "DENY")
+        .with_header("cache-control", "no-cache")
+}
+
+/// The cache-buster for asset URLs: a hash of the common assets and a service's own, computed
+/// once. Keep one in a `static` per service.
+pub struct AssetVersion {
+    own: &'static [Asset],
+    value: OnceLock<String>,
+}
+
+impl AssetVersion {
+    /// The version of [`COMMON_ASSETS`] plus `own`.
+    pub const fn new(own: &'static [Asset]) -> AssetVersion {
+        AssetVersion {
+            own,
+            value: OnceLock::new(),
+        }
+    }
+
+    /// 16 hex digits (FNV-1a of every asset's path and bytes).
+    pub fn get(&self) -> &str {
+        self.value.get_or_init(|| {
+            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+            for asset in COMMON_ASSETS.iter().chain(self.own) {
+                for byte in asset.path.bytes().chain(asset.body.iter().copied()) {
+                    hash ^= u64::from(byte);
+                    hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+                }
+            }
+            format!("{hash:016x}")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_assets_have_their_content_types_and_cache_headers() {
+        for (path, content_type) in [
+            ("/static/monlight.css", CSS),
+            ("/static/monlight.js", JS),
+            ("/static/favicon.svg", SVG),
+        ] {
+            let response = common_asset(path).unwrap_or_else(|| panic!("{path} is missing"));
+            assert_eq!(response.status(), 200);
+            assert_eq!(response.header("content-type"), Some(content_type));
+            assert_eq!(response.header("cache-control"), Some(ASSET_CACHE_CONTROL));
+            assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
+            assert!(!response.body_bytes().unwrap_or_default().is_empty());
+        }
+        assert!(common_asset("/static/nope.js").is_none());
+        assert!(common_asset("/static/monlight.js/").is_some());
+    }
+
+    #[test]
+    fn pages_carry_the_security_headers_and_versioned_urls() {
+        let response = page(200, "<script src=\"/a.js?v={{v}}\"></script>", "abc");
+        assert_eq!(response.header("content-type"), Some(HTML));
+        assert_eq!(response.header("cache-control"), Some("no-cache"));
+        assert_eq!(response.header("referrer-policy"), Some("no-referrer"));
+        assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
+        let csp = response.header("content-security-policy").unwrap_or("");
+        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert_eq!(
+            response.body_bytes(),
+            Some(&b"<script src=\"/a.js?v=abc\"></script>"[..])
+        );
+    }
+
+    #[test]
+    fn asset_version_is_stable_hex() {
+        static VERSION: AssetVersion = AssetVersion::new(&[]);
+        let v = VERSION.get();
+        assert_eq!(v.len(), 16);
+        assert!(v.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(v, VERSION.get());
+    }
+
+    #[test]
+    fn the_common_script_never_writes_html() {
+        // The UIs insert API data as text only; the shared script must not even have the means.
+        let js = String::from_utf8_lossy(
+            find_asset(COMMON_ASSETS, "/static/monlight.js")
+                .map(|a| a.body)
+                .unwrap_or_default(),
+        );
+        for sink in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+        ] {
+            assert!(!js.contains(sink), "monlight.js uses {sink}");
+        }
+    }
+}

@@ -1,0 +1,286 @@
+// Shared by the browser tests and screenshots.mjs: starts a real service (error-tracker or
+// log-viewer) on port 0 in a temp dir, seeds it (through its API, or with fake Docker
+// containers on disk), and launches Debian's headless Chromium.
+
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+// This machine has no network: without these flags Chromium tries to reach Google's services
+// and misbehaves (slow start-up, hangs).
+export const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+export const XSS_MESSAGE = '<img src=x onerror=alert(1)>';
+export const SESSION_ID = 'sess-7f3a9c2e';
+
+export function launchBrowser() {
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 60_000 });
+}
+
+/**
+ * Starts target/debug/<service> (error-tracker by default; $ERROR_TRACKER_BIN or
+ * $LOG_VIEWER_BIN override the path) with PORT=0 and resolves once it logs
+ * `listening on 127.0.0.1:PORT`. `options.env` adds variables; `options.setup(dir)` runs first
+ * (e.g. to write fake containers into the temp dir). `stop()` sends SIGTERM (SIGKILL after
+ * 5 s) and removes the temp dir; `log()` is everything it printed, for failure messages.
+ */
+export async function startService(options = {}) {
+  const service = options.service || 'error-tracker';
+  const override = { 'error-tracker': process.env.ERROR_TRACKER_BIN, 'log-viewer': process.env.LOG_VIEWER_BIN }[service];
+  const bin = override || join(REPO_ROOT, 'target/debug', service);
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run cargo build -p ${service} first`);
+  const dir = mkdtempSync(join(tmpdir(), 'monlight-browser-'));
+  const apiKey = options.apiKey || 'browser-test-key-' + process.pid;
+  if (options.setup) await options.setup(dir);
+  const child = spawn(bin, [], {
+    env: {
+      PATH: process.env.PATH,
+      PORT: '0',
+      BIND: '127.0.0.1',
+      API_KEY: apiKey,
+      DATABASE_PATH: join(dir, service === 'log-viewer' ? 'logs.db' : 'errors.db'),
+      RATE_LIMIT: '0',
+      LOG_LEVEL: 'info',
+      ...(options.env ? options.env(dir) : {}),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk) => { output += chunk; });
+  const killOnExit = () => child.kill('SIGKILL');
+  process.on('exit', killOnExit);
+
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${service} did not start in 20 s:\n` + output)), 20_000);
+    child.stderr.on('data', (chunk) => {
+      output += chunk;
+      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${service} exited with ${code} before listening:\n${output}`));
+    });
+  });
+
+  const url = `http://127.0.0.1:${port}`;
+  async function api(method, path, body) {
+    const response = await fetch(url + path, {
+      method,
+      headers: { 'X-API-Key': apiKey, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${method} ${path} → ${response.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  }
+
+  async function stop() {
+    process.off('exit', killOnExit);
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  return { url, apiKey, api, stop, dir, log: () => output };
+}
+
+// ------------------------------------------------------------------ seed data
+
+const SERVER_TYPES = [
+  ['KeyError', "'customer_id'", 'orders.py', 'load_order'],
+  ['ValueError', 'invalid literal for int() with base 10: \'12a\'', 'cart.py', 'parse_quantity'],
+  ['TimeoutError', 'upstream payment gateway did not answer within 10 s', 'payments.py', 'charge'],
+  ['IntegrityError', 'UNIQUE constraint failed: invoices.number', 'invoices.py', 'create_invoice'],
+  ['ConnectionResetError', '[Errno 104] Connection reset by peer', 'mailer.py', 'send'],
+  ['PermissionError', "[Errno 13] Permission denied: '/var/lib/shop/exports'", 'exports.py', 'write_csv'],
+  ['ZeroDivisionError', 'division by zero', 'reports.py', 'conversion_rate'],
+  ['AttributeError', "'NoneType' object has no attribute 'email'", 'accounts.py', 'notify_owner'],
+  ['TypeError', "unsupported operand type(s) for +: 'int' and 'str'", 'pricing.py', 'total'],
+  ['JSONDecodeError', 'Expecting value: line 1 column 1 (char 0)', 'webhooks.py', 'handle_event'],
+];
+
+function pythonTraceback(file, func, line, type, message) {
+  return [
+    'Traceback (most recent call last):',
+    '  File "/usr/local/lib/python3.12/site-packages/flask/app.py", line 1473, in wsgi_app',
+    '    response = self.full_dispatch_request()',
+    '  File "/usr/local/lib/python3.12/site-packages/flask/app.py", line 882, in full_dispatch_request',
+    '    rv = self.dispatch_request()',
+    '  File "/app/shop/views.py", line 88, in checkout',
+    `    result = ${func}(request.json)`,
+    `  File "/app/shop/${file}", line ${line}, in ${func}`,
+    `    return compute(payload["items"])`,
+    `${type}: ${message}`,
+  ].join('\n');
+}
+
+/** Deterministic pseudo-random numbers, so every run seeds the same data. */
+function rng(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+/**
+ * The standard data set: 60 unresolved groups in `shop-api` (prod), 4 in `billing`
+ * (staging; one with the message `<img src=x onerror=alert(1)>`), 3 browser errors in
+ * `web-frontend` (two of them in session SESSION_ID). Returns ids worth knowing.
+ */
+export async function seedStandard(svc, options = {}) {
+  const shopGroups = options.shopGroups ?? 60;
+  const random = rng(42);
+  const ids = {};
+  const repeated = [];
+  for (let i = 0; i < shopGroups; i++) {
+    const [type, message, file, func] = SERVER_TYPES[i % SERVER_TYPES.length];
+    const line = 20 + i;
+    const report = {
+      project: 'shop-api',
+      environment: 'prod',
+      exception_type: type,
+      message: i >= SERVER_TYPES.length ? `${message} (order #${1000 + i})` : message,
+      traceback: pythonTraceback(file, func, line, type, message),
+      request_url: `https://shop.example.com/api/checkout/${1000 + i}`,
+      request_method: i % 3 === 0 ? 'GET' : 'POST',
+      request_headers: { 'User-Agent': 'python-requests/2.32.3', 'X-Request-Id': `req-${i}-a1b2`, Accept: 'application/json' },
+      user_id: `user-${(i * 37) % 500}`,
+      extra: { worker: `web-${i % 4}`, release: '2026.03.1' },
+    };
+    const res = await svc.api('POST', '/api/errors', report);
+    if (i === 0) ids.shopFirst = res.id;
+    // A few groups happen again and again; they are reported last (below), so the top of
+    // the list shows a realistic mix of counts.
+    if (i < 8) repeated.push({ report, times: Math.floor(random() * (i === 0 ? 40 : 12)) + 1 });
+  }
+
+  const billing = [
+    ['RenderError', XSS_MESSAGE, 'templates.py'],
+    ['StripeError', 'Card declined: insufficient funds', 'charges.py'],
+    ['DecimalException', 'quantize result has too many digits for current context', 'amounts.py'],
+    ['OperationalError', 'database is locked', 'ledger.py'],
+  ];
+  for (const [type, message, file] of billing) {
+    const res = await svc.api('POST', '/api/errors', {
+      project: 'billing', environment: 'staging', exception_type: type, message,
+      traceback: pythonTraceback(file, 'run', 42, type, message),
+      request_url: 'https://billing.internal/jobs/nightly', request_method: 'POST',
+      request_headers: { 'X-Job': 'nightly-invoices' }, user_id: XSS_MESSAGE,
+      extra: { note: XSS_MESSAGE },
+    });
+    if (message === XSS_MESSAGE) ids.xss = res.id;
+  }
+
+  const chromeStack = (fn, file, line) => [
+    `TypeError: Cannot read properties of undefined (reading 'price')`,
+    `    at ${fn} (https://shop.example.com/assets/${file}:${line}:17)`,
+    '    at HTMLButtonElement.onClick (https://shop.example.com/assets/app-3f9c1e.js:1:48211)',
+    '    at HTMLButtonElement.dispatch (https://shop.example.com/assets/vendor-8a7b2d.js:2:43184)',
+  ].join('\n');
+  const browserReport = (b) => ({
+    project: 'web-frontend', environment: 'prod', exception_type: b.type, message: b.message,
+    traceback: chromeStack(b.fn, b.file, b.line), request_url: b.page, request_method: 'BROWSER',
+    extra: {
+      session_id: b.session, page_url: b.page, release: 'web@4.12.0',
+      user_agent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1',
+    },
+  });
+  const browserErrors = [
+    { type: 'TypeError', message: "Cannot read properties of undefined (reading 'price')", fn: 'renderCartLine', file: 'cart-5b1d2a.js', line: 214, session: SESSION_ID, page: 'https://shop.example.com/cart' },
+    { type: 'ChunkLoadError', message: 'Loading chunk 412 failed. (timeout: https://shop.example.com/assets/412.js)', fn: 'loadChunk', file: 'runtime-0c1f.js', line: 88, session: SESSION_ID, page: 'https://shop.example.com/checkout' },
+    { type: 'ReferenceError', message: 'gtag is not defined', fn: 'trackPurchase', file: 'analytics-77aa.js', line: 12, session: 'sess-other-1', page: 'https://shop.example.com/thanks' },
+  ];
+  for (const b of browserErrors) {
+    const res = await svc.api('POST', '/api/errors', browserReport(b));
+    if (b.type === 'TypeError') {
+      ids.browser = res.id;
+      repeated.splice(3, 0, { report: browserReport(b), times: 3 });
+    }
+  }
+  for (const { report, times } of repeated) {
+    for (let r = 1; r <= times; r++) {
+      await svc.api('POST', '/api/errors', { ...report, user_id: report.user_id && `user-${(r * 53) % 500}` });
+    }
+  }
+  ids.total = shopGroups + billing.length + browserErrors.length;
+  return ids;
+}
+
+// ------------------------------------------------------------------ log-viewer: fake Docker
+
+/** Docker's `time`: RFC 3339 with nanoseconds. */
+export const dockerTime = (date) => date.toISOString().replace(/Z$/, '000000Z');
+
+/** One line of a json-file log: `{"log":"text\n","stream":...,"time":...}`. */
+export function dockerRecord(text, stream = 'stdout', date = new Date()) {
+  return JSON.stringify({ log: text + '\n', stream, time: dockerTime(date) }) + '\n';
+}
+
+/**
+ * A fake Docker container under `root` (laid out like /var/lib/docker/containers):
+ * `<id>/config.v2.json` naming it and `<id>/<id>-json.log` holding `lines`, each
+ * `{text, stream, date}`. Returns `{id, logPath, append(lines)}`.
+ */
+export function fakeContainer(root, name, lines = []) {
+  const id = createHash('sha256').update(name).digest('hex');
+  const folder = join(root, id);
+  mkdirSync(folder, { recursive: true });
+  writeFileSync(join(folder, 'config.v2.json'), JSON.stringify({ ID: id, Name: '/' + name }));
+  const logPath = join(folder, `${id}-json.log`);
+  const render = (items) => items.map((l) => dockerRecord(l.text, l.stream, l.date)).join('');
+  writeFileSync(logPath, render(lines));
+  return { id, name, logPath, append: (items) => appendFileSync(logPath, render(items)) };
+}
+
+/**
+ * Starts target/debug/log-viewer reading `<temp dir>/containers`, which `write(root)` fills
+ * first; polls fast so tests wait little. Resolves with the service plus `root`.
+ */
+export async function startLogViewer(write) {
+  let root;
+  const svc = await startService({
+    service: 'log-viewer',
+    apiKey: 'log-viewer-key-' + process.pid,
+    setup: async (dir) => {
+      root = join(dir, 'containers');
+      mkdirSync(root, { recursive: true });
+      if (write) await write(root);
+    },
+    env: () => ({
+      LOG_SOURCES: root, POLL_INTERVAL: '0.1', RESCAN_INTERVAL: '0.2', TAIL_BUFFER: '100000000',
+    }),
+  });
+  return Object.assign(svc, { root });
+}
+
+/** Polls `/api/stats` until `count` entries are stored (multiline entries close after 1 s). */
+export async function waitForEntries(svc, count, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last = null;
+  while (Date.now() < deadline) {
+    last = await svc.api('GET', '/api/stats');
+    if (last.total_logs >= count) return last;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`expected ${count} entries, have ${JSON.stringify(last)}\n${svc.log()}`);
+}

@@ -1,0 +1,425 @@
+// The log-viewer web UI in a real (headless) Chromium against a real log-viewer reading fake
+// Docker containers from a temp dir.
+//   cargo build -p log-viewer && node --test tests/browser/logs.test.mjs
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { XSS_MESSAGE, fakeContainer, launchBrowser, startLogViewer, waitForEntries } from './harness.mjs';
+
+const TRACEBACK = [
+  'ERROR:    Exception in ASGI application',
+  'Traceback (most recent call last):',
+  '  File "/app/shop/views.py", line 88, in checkout',
+  '    order = Order.create(cart, user)',
+  '  File "/app/shop/models.py", line 142, in create',
+  '    raise PaymentError(f"card declined for order {cart.id}")',
+  'shop.errors.PaymentError: card declined for order 4242',
+];
+
+// What the containers hold, by level (a traceback is one entry):
+//   web:    130 access lines (INFO; every 10th is /api/invoices/), 1 WARNING, 1 ERROR
+//           traceback, 1 INFO line with the HTML payload                        = 133
+//   worker: JSON lines: 20 info, 3 warn, 2 error                                 =  25
+//   db:     logfmt: 10 info, 1 debug, 1 crit                                     =  12
+const TOTAL = 170;
+const INVOICE_LINES = 13;
+const ERRORS = 3;
+const WARNING_AND_ABOVE = 4 + 3 + 1;
+const WORKER_LINES = 25;
+
+let svc;
+let browser;
+let containers;
+
+function seed(root) {
+  // Everything in the last 50 minutes, oldest first, so every time range but 30s and 5m
+  // holds it all.
+  const start = Date.now() - 50 * 60_000;
+  let tick = 0;
+  const at = () => new Date(start + (tick++) * 12_000);
+  const web = [];
+  for (let i = 0; i < 130; i++) {
+    const path = i % 10 === 0 ? `/api/invoices/${9000 + i}` : `/api/orders/${1000 + i}`;
+    web.push({ text: `INFO:     172.18.0.5:${40000 + i} - "GET ${path} HTTP/1.1" 200`, stream: 'stdout', date: at() });
+    if (i === 60) web.push({ text: 'WARNING:  slow request /cart took 812 ms', stream: 'stdout', date: at() });
+    if (i === 90) {
+      const date = at();
+      for (const line of TRACEBACK) web.push({ text: line, stream: 'stderr', date });
+    }
+    if (i === 120) web.push({ text: XSS_MESSAGE, stream: 'stdout', date: at() });
+  }
+  const worker = [];
+  for (let i = 0; i < 25; i++) {
+    const level = i === 4 || i === 14 ? 'error' : i % 8 === 3 ? 'warn' : 'info';
+    const msg = level === 'error' ? 'charge_card failed: connection refused at redis:6379'
+      : level === 'warn' ? 'charge_card retrying in 5 s' : `send_email done in ${20 + i} ms`;
+    worker.push({ text: JSON.stringify({ level, msg, job: 'job-' + i }), stream: 'stdout', date: at() });
+  }
+  const db = [];
+  for (let i = 0; i < 10; i++) db.push({ text: `level=info msg="checkpoint complete: wrote ${100 + i} buffers"`, stream: 'stdout', date: at() });
+  db.push({ text: 'level=debug msg="autovacuum: processing table orders"', stream: 'stdout', date: at() });
+  db.push({ text: 'level=crit msg="could not write to file pg_wal/000000010000000000000042: No space left on device"', stream: 'stdout', date: at() });
+  return {
+    web: fakeContainer(root, 'web', web),
+    worker: fakeContainer(root, 'worker', worker),
+    db: fakeContainer(root, 'db', db),
+  };
+}
+
+before(async () => {
+  svc = await startLogViewer((root) => {
+    containers = seed(root);
+  });
+  const stats = await waitForEntries(svc, TOTAL);
+  assert.equal(stats.total_logs, TOTAL, 'the fixture is ingested as expected: ' + JSON.stringify(stats));
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await svc?.stop();
+});
+
+/**
+ * A fresh browser context (own localStorage) and page; with `key` the API key is stored
+ * before the first load. Collects JS errors, dialogs and CSP violations; `check()` asserts
+ * there were none.
+ */
+async function openPage({ key, viewport } = {}) {
+  const context = await browser.newContext({
+    viewport: viewport || { width: 1280, height: 800 },
+    storageState: key === undefined ? undefined : {
+      cookies: [],
+      origins: [{ origin: svc.url, localStorage: [{ name: 'api_key', value: key }] }],
+    },
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  const problems = { pageErrors: [], dialogs: [], csp: [] };
+  page.on('pageerror', (error) => problems.pageErrors.push(String(error)));
+  page.on('dialog', async (dialog) => {
+    problems.dialogs.push(`${dialog.type()}: ${dialog.message()}`);
+    await dialog.dismiss();
+  });
+  page.on('console', (message) => {
+    if (/Content.Security.Policy/i.test(message.text())) problems.csp.push(message.text());
+  });
+  return {
+    page,
+    problems,
+    check() {
+      assert.deepEqual(problems.pageErrors, [], 'JavaScript errors on the page');
+      assert.deepEqual(problems.dialogs, [], 'dialogs opened (a script ran?)');
+      assert.deepEqual(problems.csp, [], 'Content-Security-Policy violations');
+    },
+    close: () => context.close(),
+  };
+}
+
+const rows = (page) => page.locator('#log-list > li');
+
+/** Waits until the pager reads `text` (e.g. "Showing 1–100 of 170"). */
+async function waitForRange(page, text) {
+  await page.waitForFunction(
+    (expected) => (document.querySelector('#range-info')?.textContent || '').includes(expected),
+    text,
+  );
+}
+
+/** Waits until the list shows exactly `n` rows and the summary's total is `n`. */
+async function waitForTotal(page, n) {
+  await page.waitForFunction(
+    (expected) => document.querySelector('#total')?.textContent === expected,
+    String(n),
+  );
+}
+
+async function texts(page, selector) {
+  return page.locator(`#log-list > li ${selector}`).allTextContents();
+}
+
+describe('log-viewer web UI', () => {
+  test('the page and its assets are served with their types, caching and security headers', async () => {
+    const res = await fetch(svc.url + '/');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'text/html; charset=utf-8');
+    assert.equal(res.headers.get('cache-control'), 'no-cache');
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    const csp = res.headers.get('content-security-policy') || '';
+    assert.match(csp, /script-src 'self'/);
+    assert.doesNotMatch(csp, /unsafe-inline/);
+    const html = await res.text();
+    const script = /src="(\/static\/logs\.js\?v=[0-9a-f]+)"/.exec(html);
+    assert.ok(script, 'versioned logs.js URL in the page');
+    const js = await fetch(svc.url + script[1]);
+    assert.equal(js.headers.get('content-type'), 'text/javascript; charset=utf-8');
+    assert.equal(js.headers.get('cache-control'), 'public, max-age=86400');
+    assert.equal((await fetch(svc.url + '/static/logs.css')).headers.get('content-type'), 'text/css; charset=utf-8');
+    assert.equal((await fetch(svc.url + '/api/logs')).status, 401);
+  });
+
+  test('first visit asks for the API key, then lists the newest entries with paging by before_id', async () => {
+    const p = await openPage();
+    try {
+      await p.page.goto(svc.url + '/');
+      await p.page.locator('#ml-key-dialog').waitFor({ state: 'visible' });
+      await p.page.fill('#ml-key-input', svc.apiKey);
+      await p.page.click('#ml-key-save');
+      await waitForRange(p.page, `Showing 1–100 of ${TOTAL}`);
+      assert.equal(await p.page.evaluate(() => localStorage.getItem('api_key')), svc.apiKey);
+      assert.equal(await rows(p.page).count(), 100);
+      const firstPage = (await rows(p.page).evaluateAll((li) => li.map((n) => Number(n.dataset.id))));
+      assert.deepEqual(firstPage, [...firstPage].sort((a, b) => b - a), 'newest (highest id) first');
+      // One line per entry: time, level badge, container, message.
+      const first = rows(p.page).first();
+      assert.match(await first.locator('.c-time').textContent(), /^\d\d:\d\d:\d\d\.\d{3}$/);
+      assert.ok(['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'].includes(await first.locator('.lvl').textContent()));
+
+      const older = p.page.waitForRequest((r) => /\/api\/logs\?.*before_id=\d+/.test(r.url()));
+      await p.page.click('#older-page');
+      const request = await older;
+      assert.equal(new URL(request.url()).searchParams.get('before_id'), String(Math.min(...firstPage)));
+      await waitForRange(p.page, `Showing 101–${TOTAL} of ${TOTAL}`);
+      const secondPage = await rows(p.page).evaluateAll((li) => li.map((n) => Number(n.dataset.id)));
+      assert.equal(secondPage.length, TOTAL - 100);
+      assert.ok(Math.max(...secondPage) < Math.min(...firstPage), 'the older page holds only older entries');
+      assert.match(p.page.url(), /before=\d+/);
+      assert.equal(await p.page.locator('#older-page').isDisabled(), true);
+
+      await p.page.click('#newer-page');
+      await waitForRange(p.page, `Showing 1–100 of ${TOTAL}`);
+      assert.doesNotMatch(p.page.url(), /before=/);
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('search shows only matching rows with the term highlighted in <mark>', async () => {
+    const p = await openPage({ key: svc.apiKey });
+    try {
+      await p.page.goto(svc.url + '/');
+      await waitForRange(p.page, `of ${TOTAL}`);
+      await p.page.fill('#f-search', 'invoices');
+      await waitForTotal(p.page, INVOICE_LINES);
+      assert.match(p.page.url(), /search=invoices/);
+      const messages = await texts(p.page, '.c-msg');
+      assert.equal(messages.length, INVOICE_LINES);
+      for (const message of messages) assert.match(message, /\/api\/invoices\/\d+/);
+      const marks = await p.page.locator('#log-list .c-msg mark').allTextContents();
+      assert.equal(marks.length, INVOICE_LINES);
+      assert.deepEqual([...new Set(marks)], ['invoices']);
+
+      // Words are AND-ed; the expanded message highlights each of them.
+      await p.page.fill('#f-search', 'declined PaymentError');
+      await waitForTotal(p.page, 1);
+      await rows(p.page).first().locator('.log-line').click();
+      const found = await p.page.locator('#log-list pre.log-message mark').allTextContents();
+      assert.deepEqual([...new Set(found)].sort(), ['PaymentError', 'declined']);
+
+      await p.page.fill('#f-search', 'no-such-words-anywhere');
+      await p.page.getByText('No log entries match these filters').waitFor();
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('level filter: exactly ERROR, and WARNING and above', async () => {
+    const p = await openPage({ key: svc.apiKey });
+    try {
+      await p.page.goto(svc.url + '/');
+      await waitForRange(p.page, `of ${TOTAL}`);
+      await p.page.selectOption('#f-level', 'ERROR');
+      await waitForTotal(p.page, ERRORS);
+      assert.deepEqual([...new Set(await texts(p.page, '.lvl'))], ['ERROR']);
+      assert.match(p.page.url(), /level=ERROR/);
+
+      await p.page.selectOption('#f-level', '>=WARNING');
+      await waitForTotal(p.page, WARNING_AND_ABOVE);
+      assert.deepEqual([...new Set(await texts(p.page, '.lvl'))].sort(), ['CRITICAL', 'ERROR', 'WARNING']);
+      assert.match(p.page.url(), /level=%3E%3DWARNING/);
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('container filter comes from /api/containers; a shared URL applies its filters', async () => {
+    const p = await openPage({ key: svc.apiKey });
+    try {
+      await p.page.goto(svc.url + '/');
+      await waitForRange(p.page, `of ${TOTAL}`);
+      await p.page.waitForFunction(() => document.querySelectorAll('#f-container option').length === 4);
+      assert.deepEqual(await p.page.locator('#f-container option').allTextContents(), ['All containers', 'db', 'web', 'worker']);
+      await p.page.selectOption('#f-container', 'worker');
+      await waitForTotal(p.page, WORKER_LINES);
+      assert.deepEqual([...new Set(await texts(p.page, '.c-container'))], ['worker']);
+      assert.match(p.page.url(), /container=worker/);
+
+      await p.page.goto(svc.url + '/?container=worker&level=ERROR&range=1h');
+      await waitForTotal(p.page, 2);
+      assert.equal(await p.page.inputValue('#f-container'), 'worker');
+      assert.equal(await p.page.inputValue('#f-level'), 'ERROR');
+      assert.equal(await p.page.inputValue('#f-range'), '1h');
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('expanding an entry shows the whole multi-line message, its stream and id', async () => {
+    const p = await openPage({ key: svc.apiKey });
+    try {
+      await p.page.goto(svc.url + '/?container=web&level=ERROR');
+      await waitForTotal(p.page, 1);
+      const row = rows(p.page).first();
+      assert.equal(await row.locator('.c-msg').textContent(), TRACEBACK[0]);
+      assert.equal(await row.locator('.c-more').textContent(), '+' + (TRACEBACK.length - 1));
+      assert.equal(await row.locator('.log-message').count(), 0, 'collapsed at first');
+      await row.locator('.log-line').click();
+      const message = row.locator('pre.log-message');
+      await message.waitFor();
+      assert.equal(await message.textContent(), TRACEBACK.join('\n'));
+      assert.equal(await message.isVisible(), true);
+      assert.equal(await row.locator('.d-stream').textContent(), 'stderr');
+      const id = await row.getAttribute('data-id');
+      assert.equal(await row.locator('.d-id').textContent(), '#' + id);
+      assert.equal(await row.locator('.log-line').getAttribute('aria-expanded'), 'true');
+      await row.locator('.log-line').click();
+      assert.equal(await row.locator('pre.log-message').count(), 0);
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('the histogram draws stacked bars by level; clicking a bar zooms to its time range', async () => {
+    const p = await openPage({ key: svc.apiKey });
+    try {
+      await p.page.goto(svc.url + '/?range=1h');
+      await waitForRange(p.page, `of ${TOTAL}`);
+      await p.page.locator('#hist-svg .seg').first().waitFor();
+      const segments = await p.page.locator('#hist-svg .seg').evaluateAll((nodes) =>
+        nodes.map((n) => ({ level: n.dataset.level, height: Number(n.getAttribute('height')) })));
+      assert.ok(segments.length > 5, `bars drawn (${segments.length} segments)`);
+      assert.ok(segments.every((s) => s.height > 0));
+      const levels = new Set(segments.map((s) => s.level));
+      for (const level of ['INFO', 'WARNING', 'ERROR', 'CRITICAL']) assert.ok(levels.has(level), `${level} is drawn`);
+      assert.match(await p.page.locator('#hist-legend').textContent(), /INFO/);
+
+      const zoomed = p.page.waitForRequest((r) => r.url().includes('/api/logs?') && /until=\d{4}-/.test(r.url()));
+      await p.page.locator('#hist-svg .bar:not(.empty)').first().click();
+      const request = new URL((await zoomed).url());
+      const since = Date.parse(request.searchParams.get('since'));
+      const until = Date.parse(request.searchParams.get('until'));
+      assert.ok(since < until && until - since <= 60 * 60_000 / 10, 'one bar of the hour');
+      await p.page.locator('#zoom-banner').waitFor({ state: 'visible' });
+      assert.match(p.page.url(), /since=.*until=/);
+      await p.page.waitForFunction(() => document.querySelectorAll('#log-list > li').length > 0);
+      for (const time of await rows(p.page).locator('time.c-time').evaluateAll((n) => n.map((t) => t.getAttribute('datetime')))) {
+        const t = Date.parse(time);
+        assert.ok(t >= since && t <= until, `${time} lies in the zoomed range`);
+      }
+      await p.page.click('#zoom-out');
+      await p.page.locator('#zoom-banner').waitFor({ state: 'hidden' });
+      await waitForRange(p.page, `of ${TOTAL}`);
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('HTML in a log line is shown as text and never runs', async () => {
+    const p = await openPage({ key: svc.apiKey });
+    try {
+      await p.page.goto(svc.url + '/?search=onerror');
+      await waitForTotal(p.page, 1);
+      const row = rows(p.page).first();
+      assert.equal(await row.locator('.c-msg').textContent(), XSS_MESSAGE);
+      await row.locator('.log-line').click();
+      assert.equal(await row.locator('pre.log-message').textContent(), XSS_MESSAGE);
+      assert.equal(await p.page.locator('#content img').count(), 0, 'no <img> element was created');
+      // Give a would-be onerror handler time to fire before concluding nothing ran.
+      await p.page.waitForTimeout(300);
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('live tail: new lines appear at the top; a reader scrolled down keeps their place', async () => {
+    const p = await openPage({ key: svc.apiKey });
+    try {
+      await p.page.goto(svc.url + '/');
+      await waitForRange(p.page, `of ${TOTAL}`);
+      const tail = p.page.waitForRequest((r) => r.url().includes('/api/logs/tail?'));
+      await p.page.click('#live-toggle');
+      const tailUrl = new URL((await tail).url());
+      assert.equal(tailUrl.searchParams.get('api_key'), svc.apiKey);
+      await p.page.waitForFunction(() => document.querySelector('#live-status')?.textContent === 'Live');
+      assert.match(p.page.url(), /live=1/);
+      assert.equal(await p.page.locator('#live-toggle').getAttribute('aria-pressed'), 'true');
+
+      containers.worker.append([{ text: JSON.stringify({ level: 'error', msg: 'live line one' }), stream: 'stdout', date: new Date() }]);
+      await p.page.waitForFunction(
+        () => document.querySelector('#log-list > li .c-msg')?.textContent.includes('live line one'),
+        null, { timeout: 10_000 },
+      );
+      assert.equal(await rows(p.page).first().locator('.lvl').textContent(), 'ERROR');
+
+      // Scroll into the list, then let three lines arrive: the row being read stays put and
+      // a pill offers the way up.
+      await p.page.evaluate(() => {
+        const row = document.querySelectorAll('#log-list > li')[40];
+        window.scrollTo({ top: row.getBoundingClientRect().top + window.scrollY - 200 });
+      });
+      const anchorId = await p.page.evaluate(() => document.querySelectorAll('#log-list > li')[40].dataset.id);
+      const topBefore = await p.page.evaluate((id) =>
+        document.querySelector(`#log-list > li[data-id="${id}"]`).getBoundingClientRect().top, anchorId);
+      const now = new Date();
+      containers.worker.append([1, 2, 3].map((n) => ({
+        text: JSON.stringify({ level: 'info', msg: `live line ${n + 1}` }), stream: 'stdout', date: now,
+      })));
+      await p.page.waitForFunction(() => document.querySelector('#new-lines:not([hidden])')?.textContent.includes('3 new lines'),
+        null, { timeout: 10_000 });
+      const topAfter = await p.page.evaluate((id) =>
+        document.querySelector(`#log-list > li[data-id="${id}"]`).getBoundingClientRect().top, anchorId);
+      assert.ok(Math.abs(topAfter - topBefore) <= 1, `the row being read moved from ${topBefore} to ${topAfter}`);
+      assert.match(await rows(p.page).first().locator('.c-msg').textContent(), /live line 4/);
+
+      await p.page.click('#new-lines');
+      await p.page.locator('#new-lines').waitFor({ state: 'hidden' });
+      await p.page.waitForFunction(() => {
+        const first = document.querySelector('#log-list > li');
+        return first.getBoundingClientRect().top >= document.querySelector('.app-header').getBoundingClientRect().bottom;
+      });
+
+      // Off again: the list is a normal page and the stream is closed.
+      await p.page.click('#live-toggle');
+      await waitForRange(p.page, `of ${TOTAL + 4}`);
+      assert.doesNotMatch(p.page.url(), /live=1/);
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('on a phone nothing scrolls sideways and the optional filters fold away', async () => {
+    const p = await openPage({ key: svc.apiKey, viewport: { width: 390, height: 844 } });
+    try {
+      await p.page.goto(svc.url + '/');
+      await p.page.locator('#log-list > li').first().waitFor();
+      await p.page.locator('#hist-svg .seg').first().waitFor();
+      const overflow = await p.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `page is ${overflow}px wider than the screen`);
+      assert.equal(await p.page.locator('#f-level').isVisible(), false);
+      await p.page.click('#filters-toggle');
+      assert.equal(await p.page.locator('#f-level').isVisible(), true);
+      assert.equal(await p.page.locator('#live-toggle').isVisible(), true);
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+});

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The browser tests: headless Debian Chromium driven by playwright-core (pinned in
+# package-lock.json) against freshly built services (error-tracker, log-viewer). Installs what is missing:
+# Chromium through apt (CI runs as root), the npm packages with `npm ci`.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "== installing chromium (apt)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  apt-get install -y chromium
+fi
+
+echo "== npm ci (tests/browser)"
+(cd tests/browser && npm ci --no-audit --no-fund)
+
+echo "== cargo build -p error-tracker -p log-viewer"
+cargo build -p error-tracker -p log-viewer
+
+echo "== node --test tests/browser/*.test.mjs"
+node --test tests/browser/*.test.mjs
