@@ -405,6 +405,54 @@ describe('log-viewer web UI', () => {
     }
   });
 
+  test('time range presets and a custom duration become `since`; Back restores the filters', async () => {
+    const p = await openPage({ key: svc.apiKey });
+    try {
+      // The web container's one ERROR (the live tail test adds lines to the worker).
+      await p.page.goto(svc.url + '/?container=web&level=ERROR');
+      await waitForTotal(p.page, 1);
+      const preset = p.page.waitForRequest((r) => r.url().includes('/api/logs?') && /since=\d{4}-/.test(r.url()));
+      await p.page.selectOption('#f-range', '5m');
+      const since = Date.parse(new URL((await preset).url()).searchParams.get('since'));
+      assert.ok(Math.abs(Date.now() - 5 * 60_000 - since) < 30_000, 'since is five minutes ago');
+      await p.page.getByText('No log entries match these filters').waitFor();
+
+      await p.page.selectOption('#f-range', 'custom');
+      await p.page.fill('#f-range-custom', '2h');
+      await waitForTotal(p.page, 1);
+      assert.match(p.page.url(), /range=2h/);
+      await p.page.fill('#f-range-custom', 'soon');
+      await p.page.waitForFunction(() => document.querySelector('#f-range-custom').classList.contains('invalid'));
+
+      // Filters replace the history entry; paging and zooming push one. Back from a zoom
+      // returns to the range it came from.
+      await p.page.locator('#hist-svg .bar:not(.empty)').first().click();
+      await p.page.locator('#zoom-banner').waitFor({ state: 'visible' });
+      await p.page.goBack();
+      await p.page.locator('#zoom-banner').waitFor({ state: 'hidden' });
+      await waitForTotal(p.page, 1);
+      assert.equal(await p.page.inputValue('#f-level'), 'ERROR');
+      assert.equal(await p.page.inputValue('#f-range-custom'), '2h');
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('auto-refresh shows a container that appears later', async () => {
+    const p = await openPage({ key: svc.apiKey });
+    try {
+      await p.page.goto(svc.url + '/?search=latecomer&refresh=5s');
+      await p.page.getByText('No log entries match these filters').waitFor();
+      assert.equal(await p.page.inputValue('#f-refresh'), '5s');
+      fakeContainer(svc.root, 'latecomer', [{ text: 'INFO latecomer started', stream: 'stdout', date: new Date() }]);
+      await p.page.locator('#log-list .c-container', { hasText: 'latecomer' }).waitFor({ timeout: 20_000 });
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
   test('on a phone nothing scrolls sideways and the optional filters fold away', async () => {
     const p = await openPage({ key: svc.apiKey, viewport: { width: 390, height: 844 } });
     try {

@@ -80,9 +80,9 @@ async function logsScreenshots(browser) {
       if (await traceback.count()) {
         await traceback.locator('.log-line').click();
         if (!v.mobile) {
-          // The histogram at the top, the open entry below it.
+          // The filters at the top, then the histogram and the open entry.
           await page.evaluate(() => {
-            const card = document.querySelector('#histogram-card');
+            const card = document.querySelector('#filters');
             const header = document.querySelector('.app-header').getBoundingClientRect().height;
             window.scrollTo({ top: card.getBoundingClientRect().top + window.scrollY - header - 12 });
           });

@@ -5,6 +5,7 @@
 //! rotation, 16 KiB pieces) → [`multiline`] reassembles entries and [`level`] detects levels →
 //! [`ingest`] stores each poll in one transaction and pushes it to [`tail`] subscribers.
 //! Requests: [`routes`] → [`api`] → [`query`] (parameters) → [`db`] (the only SQL).
+//! The web UI ([`web`]) is one static page that reads the same API from the browser.
 
 pub mod api;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod multiline;
 pub mod query;
 pub mod tail;
 pub mod tailer;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -57,6 +59,8 @@ pub fn routes() -> Router<State> {
         .get("/api/logs/containers", api::containers)
         .get("/api/stats", api::stats)
         .get("/api/logs/stats", api::stats)
+        .get("/", web::logs_page)
+        .get("/static/{file}", web::static_file)
 }
 
 /// Opens the database, starts ingestion and the HTTP server; returns at once.
