@@ -12,7 +12,7 @@
 
 use std::sync::OnceLock;
 
-use crate::http::Response;
+use crate::http::{ApiError, Response};
 
 /// `content-type` of HTML pages.
 pub const HTML: &str = "text/html; charset=utf-8";
@@ -64,6 +64,13 @@ pub const COMMON_ASSETS: &[Asset] = &[
 /// A common asset by URL path (the query string, e.g. `?v=...`, is not part of the path).
 pub fn common_asset(path: &str) -> Option<Response> {
     find_asset(COMMON_ASSETS, path).map(asset_response)
+}
+
+/// `GET /static/{file}` of a service: a common asset or one of the service's `own`, else 404.
+pub fn static_file(own: &[Asset], path: &str) -> Result<Response, ApiError> {
+    common_asset(path)
+        .or_else(|| find_asset(own, path).map(asset_response))
+        .ok_or_else(|| ApiError::not_found("Not found"))
 }
 
 /// The asset at `path` in `assets`, if any (a trailing slash is tolerated like the router's).

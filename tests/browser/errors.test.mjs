@@ -3,7 +3,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SESSION_ID, XSS_MESSAGE, launchBrowser, seedStandard, startService } from './harness.mjs';
+import { SESSION_ID, XSS_MESSAGE, launchBrowser, openPage, seedStandard, startService, waitForRange } from './harness.mjs';
 
 let svc;
 let browser;
@@ -20,52 +20,7 @@ after(async () => {
   await svc?.stop();
 });
 
-/**
- * A fresh browser context (own localStorage) and page; with `key` the API key is stored
- * before the first load. Collects JS errors, dialogs and CSP violations; `check()` asserts
- * there were none.
- */
-async function openPage({ key, viewport } = {}) {
-  const context = await browser.newContext({
-    viewport: viewport || { width: 1280, height: 800 },
-    storageState: key === undefined ? undefined : {
-      cookies: [],
-      origins: [{ origin: svc.url, localStorage: [{ name: 'api_key', value: key }] }],
-    },
-  });
-  const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  const problems = { pageErrors: [], dialogs: [], csp: [] };
-  page.on('pageerror', (error) => problems.pageErrors.push(String(error)));
-  page.on('dialog', async (dialog) => {
-    problems.dialogs.push(`${dialog.type()}: ${dialog.message()}`);
-    await dialog.dismiss();
-  });
-  page.on('console', (message) => {
-    if (/Content.Security.Policy/i.test(message.text())) problems.csp.push(message.text());
-  });
-  return {
-    page,
-    context,
-    problems,
-    check() {
-      assert.deepEqual(problems.pageErrors, [], 'JavaScript errors on the page');
-      assert.deepEqual(problems.dialogs, [], 'dialogs opened (a script ran?)');
-      assert.deepEqual(problems.csp, [], 'Content-Security-Policy violations');
-    },
-    close: () => context.close(),
-  };
-}
-
 const rows = (page) => page.locator('#errors-table tbody tr');
-
-/** Waits until the list shows `text` in its range line ("Showing 1–50 of 60"). */
-async function waitForRange(page, text) {
-  await page.waitForFunction(
-    (expected) => (document.querySelector('#range-info')?.textContent || '').includes(expected),
-    text,
-  );
-}
 
 async function columnTexts(page, cls) {
   return page.locator(`#errors-table tbody td.${cls}`).allTextContents();
@@ -101,7 +56,7 @@ describe('error-tracker web UI', () => {
   });
 
   test('first visit asks for the API key, stores it, and lists the errors', async () => {
-    const p = await openPage();
+    const p = await openPage(browser, svc);
     try {
       await p.page.goto(svc.url + '/');
       const dialog = p.page.locator('#ml-key-dialog');
@@ -125,7 +80,7 @@ describe('error-tracker web UI', () => {
   });
 
   test('a wrong stored key (401) brings the prompt back, and the right one loads the list', async () => {
-    const p = await openPage({ key: 'not-the-key' });
+    const p = await openPage(browser, svc, { key: 'not-the-key' });
     try {
       await p.page.goto(svc.url + '/');
       await p.page.locator('#ml-key-dialog').waitFor({ state: 'visible' });
@@ -142,7 +97,7 @@ describe('error-tracker web UI', () => {
   });
 
   test('filtering by project narrows the list and is mirrored in the URL; paging works', async () => {
-    const p = await openPage({ key: svc.apiKey });
+    const p = await openPage(browser, svc, { key: svc.apiKey });
     try {
       await p.page.goto(svc.url + '/');
       await waitForRange(p.page, `of ${ids.total}`);
@@ -173,7 +128,7 @@ describe('error-tracker web UI', () => {
   });
 
   test('a shared URL applies its filters on load', async () => {
-    const p = await openPage({ key: svc.apiKey });
+    const p = await openPage(browser, svc, { key: svc.apiKey });
     try {
       await p.page.goto(svc.url + '/?project=web-frontend&resolved=all&source=browser&range=24h');
       await waitForRange(p.page, '1–3 of 3');
@@ -189,7 +144,7 @@ describe('error-tracker web UI', () => {
   });
 
   test('search is debounced into the URL; a custom range becomes `since`; no match shows the empty state', async () => {
-    const p = await openPage({ key: svc.apiKey });
+    const p = await openPage(browser, svc, { key: svc.apiKey });
     try {
       await p.page.goto(svc.url + '/');
       await waitForRange(p.page, `of ${ids.total}`);
@@ -215,7 +170,7 @@ describe('error-tracker web UI', () => {
   });
 
   test('detail page: fields, resolve and reopen, back link keeps the filters', async () => {
-    const p = await openPage({ key: svc.apiKey });
+    const p = await openPage(browser, svc, { key: svc.apiKey });
     try {
       await p.page.goto(svc.url + '/?project=shop-api&sort=count');
       await waitForRange(p.page, '1–50 of 60');
@@ -256,7 +211,7 @@ describe('error-tracker web UI', () => {
   });
 
   test('an unknown error id shows "not found"', async () => {
-    const p = await openPage({ key: svc.apiKey });
+    const p = await openPage(browser, svc, { key: svc.apiKey });
     try {
       await p.page.goto(svc.url + '/errors/999999');
       await p.page.getByText('Error not found').waitFor();
@@ -267,7 +222,7 @@ describe('error-tracker web UI', () => {
   });
 
   test('HTML in API data is shown as text and never runs', async () => {
-    const p = await openPage({ key: svc.apiKey });
+    const p = await openPage(browser, svc, { key: svc.apiKey });
     try {
       await p.page.goto(svc.url + '/?project=billing');
       await waitForRange(p.page, '1–4 of 4');
@@ -292,7 +247,7 @@ describe('error-tracker web UI', () => {
   });
 
   test('browser occurrence: user agent, page URL and a link to its session; the session banner', async () => {
-    const p = await openPage({ key: svc.apiKey });
+    const p = await openPage(browser, svc, { key: svc.apiKey });
     try {
       await p.page.goto(`${svc.url}/errors/${ids.browser}`);
       await p.page.locator('#status-badge').waitFor();
@@ -320,7 +275,7 @@ describe('error-tracker web UI', () => {
   });
 
   test('on a phone the table becomes cards and nothing scrolls sideways', async () => {
-    const p = await openPage({ key: svc.apiKey, viewport: { width: 390, height: 844 } });
+    const p = await openPage(browser, svc, { key: svc.apiKey, viewport: { width: 390, height: 844 } });
     try {
       await p.page.goto(svc.url + '/');
       await waitForRange(p.page, `of ${ids.total}`);
@@ -343,7 +298,7 @@ describe('error-tracker web UI', () => {
   });
 
   test('auto-refresh picks up new errors without a reload', async () => {
-    const p = await openPage({ key: svc.apiKey });
+    const p = await openPage(browser, svc, { key: svc.apiKey });
     try {
       await p.page.goto(svc.url + '/?project=late-project&refresh=5s');
       await p.page.getByText('No errors match these filters').waitFor();

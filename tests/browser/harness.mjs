@@ -8,6 +8,7 @@ import { appendFileSync, mkdirSync, mkdtempSync, rmSync, existsSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -283,4 +284,49 @@ export async function waitForEntries(svc, count, timeoutMs = 20_000) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`expected ${count} entries, have ${JSON.stringify(last)}\n${svc.log()}`);
+}
+
+/**
+ * A fresh browser context (own localStorage) and page on `svc`; with `key` the API key is
+ * stored before the first load. Collects JS errors, dialogs and CSP violations; `check()`
+ * asserts there were none.
+ */
+export async function openPage(browser, svc, { key, viewport } = {}) {
+  const context = await browser.newContext({
+    viewport: viewport || { width: 1280, height: 800 },
+    storageState: key === undefined ? undefined : {
+      cookies: [],
+      origins: [{ origin: svc.url, localStorage: [{ name: 'api_key', value: key }] }],
+    },
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  const problems = { pageErrors: [], dialogs: [], csp: [] };
+  page.on('pageerror', (error) => problems.pageErrors.push(String(error)));
+  page.on('dialog', async (dialog) => {
+    problems.dialogs.push(`${dialog.type()}: ${dialog.message()}`);
+    await dialog.dismiss();
+  });
+  page.on('console', (message) => {
+    if (/Content.Security.Policy/i.test(message.text())) problems.csp.push(message.text());
+  });
+  return {
+    page,
+    context,
+    problems,
+    check() {
+      assert.deepEqual(problems.pageErrors, [], 'JavaScript errors on the page');
+      assert.deepEqual(problems.dialogs, [], 'dialogs opened (a script ran?)');
+      assert.deepEqual(problems.csp, [], 'Content-Security-Policy violations');
+    },
+    close: () => context.close(),
+  };
+}
+
+/** Waits until the page's `#range-info` line includes `text` (e.g. "Showing 1–50 of 60"). */
+export async function waitForRange(page, text) {
+  await page.waitForFunction(
+    (expected) => (document.querySelector('#range-info')?.textContent || '').includes(expected),
+    text,
+  );
 }

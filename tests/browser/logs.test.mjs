@@ -4,7 +4,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { XSS_MESSAGE, fakeContainer, launchBrowser, startLogViewer, waitForEntries } from './harness.mjs';
+import { XSS_MESSAGE, fakeContainer, launchBrowser, openPage, startLogViewer, waitForEntries, waitForRange } from './harness.mjs';
 
 const TRACEBACK = [
   'ERROR:    Exception in ASGI application',
@@ -80,51 +80,7 @@ after(async () => {
   await svc?.stop();
 });
 
-/**
- * A fresh browser context (own localStorage) and page; with `key` the API key is stored
- * before the first load. Collects JS errors, dialogs and CSP violations; `check()` asserts
- * there were none.
- */
-async function openPage({ key, viewport } = {}) {
-  const context = await browser.newContext({
-    viewport: viewport || { width: 1280, height: 800 },
-    storageState: key === undefined ? undefined : {
-      cookies: [],
-      origins: [{ origin: svc.url, localStorage: [{ name: 'api_key', value: key }] }],
-    },
-  });
-  const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  const problems = { pageErrors: [], dialogs: [], csp: [] };
-  page.on('pageerror', (error) => problems.pageErrors.push(String(error)));
-  page.on('dialog', async (dialog) => {
-    problems.dialogs.push(`${dialog.type()}: ${dialog.message()}`);
-    await dialog.dismiss();
-  });
-  page.on('console', (message) => {
-    if (/Content.Security.Policy/i.test(message.text())) problems.csp.push(message.text());
-  });
-  return {
-    page,
-    problems,
-    check() {
-      assert.deepEqual(problems.pageErrors, [], 'JavaScript errors on the page');
-      assert.deepEqual(problems.dialogs, [], 'dialogs opened (a script ran?)');
-      assert.deepEqual(problems.csp, [], 'Content-Security-Policy violations');
-    },
-    close: () => context.close(),
-  };
-}
-
 const rows = (page) => page.locator('#log-list > li');
-
-/** Waits until the pager reads `text` (e.g. "Showing 1–100 of 170"). */
-async function waitForRange(page, text) {
-  await page.waitForFunction(
-    (expected) => (document.querySelector('#range-info')?.textContent || '').includes(expected),
-    text,
-  );
-}
 
 /** Waits until the list shows exactly `n` rows and the summary's total is `n`. */
 async function waitForTotal(page, n) {
@@ -159,7 +115,7 @@ describe('log-viewer web UI', () => {
   });
 
   test('first visit asks for the API key, then lists the newest entries with paging by before_id', async () => {
-    const p = await openPage();
+    const p = await openPage(browser, svc);
     try {
       await p.page.goto(svc.url + '/');
       await p.page.locator('#ml-key-dialog').waitFor({ state: 'visible' });
@@ -196,7 +152,7 @@ describe('log-viewer web UI', () => {
   });
 
   test('search shows only matching rows with the term highlighted in <mark>', async () => {
-    const p = await openPage({ key: svc.apiKey });
+    const p = await openPage(browser, svc, { key: svc.apiKey });
     try {
       await p.page.goto(svc.url + '/');
       await waitForRange(p.page, `of ${TOTAL}`);
@@ -226,7 +182,7 @@ describe('log-viewer web UI', () => {
   });
 
   test('level filter: exactly ERROR, and WARNING and above', async () => {
-    const p = await openPage({ key: svc.apiKey });
+    const p = await openPage(browser, svc, { key: svc.apiKey });
     try {
       await p.page.goto(svc.url + '/');
       await waitForRange(p.page, `of ${TOTAL}`);
@@ -246,7 +202,7 @@ describe('log-viewer web UI', () => {
   });
 
   test('container filter comes from /api/containers; a shared URL applies its filters', async () => {
-    const p = await openPage({ key: svc.apiKey });
+    const p = await openPage(browser, svc, { key: svc.apiKey });
     try {
       await p.page.goto(svc.url + '/');
       await waitForRange(p.page, `of ${TOTAL}`);
@@ -269,7 +225,7 @@ describe('log-viewer web UI', () => {
   });
 
   test('expanding an entry shows the whole multi-line message, its stream and id', async () => {
-    const p = await openPage({ key: svc.apiKey });
+    const p = await openPage(browser, svc, { key: svc.apiKey });
     try {
       await p.page.goto(svc.url + '/?container=web&level=ERROR');
       await waitForTotal(p.page, 1);
@@ -295,7 +251,7 @@ describe('log-viewer web UI', () => {
   });
 
   test('the histogram draws stacked bars by level; clicking a bar zooms to its time range', async () => {
-    const p = await openPage({ key: svc.apiKey });
+    const p = await openPage(browser, svc, { key: svc.apiKey });
     try {
       await p.page.goto(svc.url + '/?range=1h');
       await waitForRange(p.page, `of ${TOTAL}`);
@@ -331,7 +287,7 @@ describe('log-viewer web UI', () => {
   });
 
   test('HTML in a log line is shown as text and never runs', async () => {
-    const p = await openPage({ key: svc.apiKey });
+    const p = await openPage(browser, svc, { key: svc.apiKey });
     try {
       await p.page.goto(svc.url + '/?search=onerror');
       await waitForTotal(p.page, 1);
@@ -349,7 +305,7 @@ describe('log-viewer web UI', () => {
   });
 
   test('live tail: new lines appear at the top; a reader scrolled down keeps their place', async () => {
-    const p = await openPage({ key: svc.apiKey });
+    const p = await openPage(browser, svc, { key: svc.apiKey });
     try {
       await p.page.goto(svc.url + '/');
       await waitForRange(p.page, `of ${TOTAL}`);
@@ -406,7 +362,7 @@ describe('log-viewer web UI', () => {
   });
 
   test('time range presets and a custom duration become `since`; Back restores the filters', async () => {
-    const p = await openPage({ key: svc.apiKey });
+    const p = await openPage(browser, svc, { key: svc.apiKey });
     try {
       // The web container's one ERROR (the live tail test adds lines to the worker).
       await p.page.goto(svc.url + '/?container=web&level=ERROR');
@@ -440,7 +396,7 @@ describe('log-viewer web UI', () => {
   });
 
   test('auto-refresh shows a container that appears later', async () => {
-    const p = await openPage({ key: svc.apiKey });
+    const p = await openPage(browser, svc, { key: svc.apiKey });
     try {
       await p.page.goto(svc.url + '/?search=latecomer&refresh=5s');
       await p.page.getByText('No log entries match these filters').waitFor();
@@ -454,7 +410,7 @@ describe('log-viewer web UI', () => {
   });
 
   test('on a phone nothing scrolls sideways and the optional filters fold away', async () => {
-    const p = await openPage({ key: svc.apiKey, viewport: { width: 390, height: 844 } });
+    const p = await openPage(browser, svc, { key: svc.apiKey, viewport: { width: 390, height: 844 } });
     try {
       await p.page.goto(svc.url + '/');
       await p.page.locator('#log-list > li').first().waitFor();

@@ -42,9 +42,7 @@ pub fn detail_page<S>(_state: &S, request: &Request) -> Result<Response, ApiErro
 
 /// `GET /static/{file}`: the common assets and the service's own.
 pub fn static_file<S>(_state: &S, request: &Request) -> Result<Response, ApiError> {
-    web::common_asset(request.path())
-        .or_else(|| web::find_asset(ASSETS, request.path()).map(web::asset_response))
-        .ok_or_else(|| ApiError::not_found("Not found"))
+    web::static_file(ASSETS, request.path())
 }
 
 #[cfg(test)]
