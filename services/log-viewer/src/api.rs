@@ -125,8 +125,7 @@ pub fn live_tail(state: &State, request: &Request) -> Result<Response, ApiError>
 
 /// `GET /health`: no key, never rate limited; 503 when the database cannot be read.
 pub fn health(state: &State, _request: &Request) -> Result<Response, ApiError> {
-    let indexed =
-        db::id_bounds(&state.reads.get()).map(|b| b.map_or(0, |(min, max)| max - min + 1));
+    let indexed = db::total_entries(&state.reads.get());
     match indexed {
         Ok(logs_indexed) => {
             let last = state

@@ -19,22 +19,29 @@ use crate::tailer::Cursor;
 
 /// Schema migrations, in order.
 pub const MIGRATIONS: &[&str] = &[r#"
+-- Ids are given by `store_batch` and never reused, even when the caps empty the table (live
+-- tails, Last-Event-ID and before_id rely on ids only growing): the last one is kept in
+-- `_meta.last_log_id`. (AUTOINCREMENT would do it too, but makes each insert a two-table
+-- write with a statement savepoint, which costs FTS5 dearly; see below.)
 CREATE TABLE logs (
     id        INTEGER PRIMARY KEY,
     timestamp INTEGER NOT NULL, -- epoch ms (Docker's time)
+    seen_max  INTEGER NOT NULL, -- the largest timestamp stored up to this id: grows with id
     container TEXT    NOT NULL,
     stream    TEXT    NOT NULL,
     level     INTEGER NOT NULL, -- 1 DEBUG .. 5 CRITICAL
     message   TEXT    NOT NULL
 );
 CREATE INDEX logs_by_time ON logs (timestamp);
+CREATE INDEX logs_by_seen_max ON logs (seen_max);
 CREATE INDEX logs_by_container ON logs (container);
 CREATE INDEX logs_by_level ON logs (level);
 
+-- New entries are added to `logs_fts` by `store_batch` itself, in the same transaction: an
+-- AFTER INSERT trigger made every `INSERT INTO logs` a multi-write statement with a statement
+-- savepoint, and FTS5 flushes its pending terms to a new on-disk segment at every savepoint:
+-- one segment per row, merged over and over (half the ingestion CPU; see scripts/bench).
 CREATE VIRTUAL TABLE logs_fts USING fts5 (message, content = 'logs', content_rowid = 'id');
-CREATE TRIGGER logs_fts_insert AFTER INSERT ON logs BEGIN
-    INSERT INTO logs_fts (rowid, message) VALUES (new.id, new.message);
-END;
 CREATE TRIGGER logs_fts_delete AFTER DELETE ON logs BEGIN
     INSERT INTO logs_fts (logs_fts, rowid, message) VALUES ('delete', old.id, old.message);
 END;
@@ -69,8 +76,8 @@ pub const READ_CACHE_KIB: u32 = 1024;
 pub const WRITE_CACHE_KIB: u32 = 4096;
 /// Totals are counted up to this many matches, then reported as capped.
 pub const TOTAL_CAP: i64 = 10_000;
-/// Slack when translating times into id ranges: a line read up to this late is still found.
-const TIME_SLACK_MS: i64 = 10 * 60 * 1000;
+/// Slack when translating `until` into an id bound: a line read up to this late is found.
+const TIME_SLACK_MS: i64 = 60 * 60 * 1000;
 /// Rows deleted per transaction when enforcing the caps.
 const DELETE_CHUNK: i64 = 20_000;
 
@@ -106,24 +113,37 @@ pub fn store_batch(
     let mut stored = Vec::with_capacity(entries.len());
     let mut counts: HashMap<(String, Level), (i64, i64)> = HashMap::new();
     {
+        let (mut last_id, mut seen_max) = sequence(&tx)?;
         let mut insert = tx.prepare_cached(
-            "INSERT INTO logs (timestamp, container, stream, level, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO logs (id, timestamp, seen_max, container, stream, level, message)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
+        let mut index =
+            tx.prepare_cached("INSERT INTO logs_fts (rowid, message) VALUES (?1, ?2)")?;
         for entry in entries {
+            last_id += 1;
+            seen_max = seen_max.max(entry.time_ms);
+            let id = last_id;
             insert.execute(params![
+                id,
                 entry.time_ms,
+                seen_max,
                 entry.container,
                 entry.stream,
                 entry.level.as_number(),
                 entry.message
             ])?;
+            // Indexed here rather than by a trigger (see the schema): a plain one-row INSERT
+            // has no statement savepoint, so FTS5 keeps the batch's terms in memory (bounded
+            // by its `hashsize`) and writes them as one segment at commit.
+            index.execute(params![id, entry.message])?;
             let count = counts
                 .entry((entry.container.clone(), entry.level))
                 .or_insert((0, i64::MIN));
             count.0 += 1;
             count.1 = count.1.max(entry.time_ms);
             stored.push(LogEntry {
-                id: tx.last_insert_rowid(),
+                id,
                 timestamp: format_ms(entry.time_ms),
                 container: entry.container.clone(),
                 stream: entry.stream.to_string(),
@@ -131,6 +151,11 @@ pub fn store_batch(
                 message: entry.message.clone(),
             });
         }
+        tx.prepare_cached(
+            "INSERT INTO _meta (key, value) VALUES ('last_log_id', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )?
+        .execute([last_id.to_string()])?;
         let mut upsert = tx.prepare_cached(
             "INSERT INTO log_counts (container, level, count, last_seen) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (container, level) DO UPDATE
@@ -160,6 +185,22 @@ pub fn store_batch(
     Ok(stored)
 }
 
+/// The last id given out and the largest timestamp stored so far.
+fn sequence(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+    let last_id: Option<String> = conn
+        .prepare_cached("SELECT value FROM _meta WHERE key = 'last_log_id'")?
+        .query_row([], |row| row.get(0))
+        .optional()?;
+    let (max_id, seen_max): (Option<i64>, Option<i64>) = conn
+        .prepare_cached("SELECT (SELECT max(id) FROM logs), (SELECT max(seen_max) FROM logs)")?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let last_id = last_id
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+        .max(max_id.unwrap_or(0));
+    Ok((last_id, seen_max.unwrap_or(i64::MIN)))
+}
+
 /// The saved cursor of a container, if any.
 pub fn load_cursor(conn: &Connection, container_id: &str) -> rusqlite::Result<Option<Cursor>> {
     conn.prepare_cached(
@@ -176,72 +217,89 @@ pub fn load_cursor(conn: &Connection, container_id: &str) -> rusqlite::Result<Op
     .optional()
 }
 
-/// Deletes the oldest entries beyond `max_entries` and those older than `cutoff_ms`, in
-/// chunks, keeping `log_counts` and the FTS index in step. Returns how many were deleted.
+/// Deletes the entries older than `cutoff_ms`, then the oldest (by id) beyond `max_entries`,
+/// in chunks, keeping `log_counts` and the FTS index in step. Returns how many were deleted.
 pub fn enforce_caps(
     conn: &mut Connection,
     max_entries: u64,
     cutoff_ms: Option<i64>,
 ) -> rusqlite::Result<u64> {
     let mut deleted = 0;
-    loop {
-        let Some((min_id, max_id)) = id_bounds(conn)? else {
-            return Ok(deleted);
-        };
-        let over_count = (max_id - min_id + 1) - max_entries as i64;
-        let mut delete_below = if over_count > 0 {
-            min_id + over_count
-        } else {
-            min_id
-        };
-        if let Some(cutoff) = cutoff_ms {
-            let first_young: Option<i64> = conn
-                .prepare_cached(
-                    "SELECT id FROM logs WHERE timestamp >= ?1 ORDER BY timestamp LIMIT 1",
-                )?
-                .query_row([cutoff], |row| row.get(0))
-                .optional()?;
-            delete_below = delete_below.max(first_young.unwrap_or(max_id + 1));
-        }
-        if delete_below <= min_id {
-            return Ok(deleted);
-        }
-        let below = delete_below.min(min_id + DELETE_CHUNK);
-        let tx = conn.transaction()?;
-        {
-            let mut gone = tx.prepare_cached(
-                "SELECT container, level, count(*) FROM logs WHERE id < ?1 GROUP BY container, level",
+    if let Some(cutoff) = cutoff_ms {
+        loop {
+            let n = delete_chunk(
+                conn,
+                "SELECT id FROM logs WHERE timestamp < ?1 LIMIT ?2",
+                cutoff,
+                DELETE_CHUNK,
             )?;
-            let rows = gone
-                .query_map([below], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, i64>(1)?,
-                        row.get::<_, i64>(2)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut decrement = tx.prepare_cached(
-                "UPDATE log_counts SET count = count - ?3 WHERE container = ?1 AND level = ?2",
-            )?;
-            for (container, level, count) in rows {
-                decrement.execute(params![container, level, count])?;
+            deleted += n;
+            if n < DELETE_CHUNK as u64 {
+                break;
             }
-            deleted += tx
-                .prepare_cached("DELETE FROM logs WHERE id < ?1")?
-                .execute([below])? as u64;
-            tx.execute("DELETE FROM log_counts WHERE count <= 0", [])?;
         }
-        tx.commit()?;
+    }
+    loop {
+        let excess = total_entries(conn)? - max_entries as i64;
+        if excess <= 0 {
+            return Ok(deleted);
+        }
+        deleted += delete_chunk(
+            conn,
+            "SELECT id FROM logs WHERE id > ?1 ORDER BY id LIMIT ?2",
+            0,
+            excess.min(DELETE_CHUNK),
+        )?;
     }
 }
 
-/// The smallest and largest entry id (ids are contiguous: only the oldest are deleted).
-pub fn id_bounds(conn: &Connection) -> rusqlite::Result<Option<(i64, i64)>> {
-    let (min, max): (Option<i64>, Option<i64>) = conn
-        .prepare_cached("SELECT min(id), max(id) FROM logs")?
-        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    Ok(min.zip(max))
+/// Deletes the rows whose ids `select_ids` (parameters `?1` and the limit `?2`) returns, in
+/// one transaction with their `log_counts`.
+fn delete_chunk(
+    conn: &mut Connection,
+    select_ids: &str,
+    param: i64,
+    limit: i64,
+) -> rusqlite::Result<u64> {
+    let tx = conn.transaction()?;
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY); DELETE FROM doomed;",
+    )?;
+    tx.prepare_cached(&format!("INSERT INTO doomed (id) {select_ids}"))?
+        .execute(params![param, limit])?;
+    {
+        let mut gone = tx.prepare_cached(
+            "SELECT container, level, count(*) FROM logs WHERE id IN (SELECT id FROM doomed)
+             GROUP BY container, level",
+        )?;
+        let rows = gone
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut decrement = tx.prepare_cached(
+            "UPDATE log_counts SET count = count - ?3 WHERE container = ?1 AND level = ?2",
+        )?;
+        for (container, level, count) in rows {
+            decrement.execute(params![container, level, count])?;
+        }
+    }
+    let deleted = tx
+        .prepare_cached("DELETE FROM logs WHERE id IN (SELECT id FROM doomed)")?
+        .execute([])? as u64;
+    tx.execute("DELETE FROM log_counts WHERE count <= 0", [])?;
+    tx.commit()?;
+    Ok(deleted)
+}
+
+/// How many entries are stored (from `log_counts`, kept in step with every write).
+pub fn total_entries(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT coalesce(sum(count), 0) FROM log_counts")?
+        .query_row([], |row| row.get(0))
 }
 
 /// How a `level` filter compares.
@@ -373,21 +431,27 @@ fn id_range(conn: &Connection, filter: &Filter) -> rusqlite::Result<(Option<i64>
     let mut hi = filter.before_id.map(|b| b - 1);
     let mut lo = None;
     if let Some(since) = filter.since_ms {
+        // Exact: an entry at or after `since` has a running maximum at or after it too.
         let first: Option<i64> = conn
-            .prepare_cached("SELECT id FROM logs WHERE timestamp >= ?1 ORDER BY timestamp LIMIT 1")?
-            .query_row([since - TIME_SLACK_MS], |row| row.get(0))
+            .prepare_cached(
+                "SELECT id FROM logs WHERE seen_max >= ?1 ORDER BY seen_max, id LIMIT 1",
+            )?
+            .query_row([since], |row| row.get(0))
             .optional()?;
         lo = Some(first.unwrap_or(i64::MAX));
     }
     if let Some(until) = filter.until_ms {
-        let last: Option<i64> = conn
+        // Entries stored once newer lines than `until + slack` had been seen: only a line
+        // read more than the slack late is missed.
+        let first_after: Option<i64> = conn
             .prepare_cached(
-                "SELECT id FROM logs WHERE timestamp <= ?1 ORDER BY timestamp DESC LIMIT 1",
+                "SELECT id FROM logs WHERE seen_max > ?1 ORDER BY seen_max, id LIMIT 1",
             )?
             .query_row([until.saturating_add(TIME_SLACK_MS)], |row| row.get(0))
             .optional()?;
-        let last = last.unwrap_or(i64::MIN);
-        hi = Some(hi.map_or(last, |h| h.min(last)));
+        if let Some(first_after) = first_after {
+            hi = Some(hi.map_or(first_after - 1, |h| h.min(first_after - 1)));
+        }
     }
     Ok((lo, hi))
 }
@@ -450,7 +514,7 @@ pub fn list(conn: &Connection, filter: &Filter, limit: i64, offset: i64) -> rusq
             .prepare_cached(&sql)?
             .query_map(params_from_iter(values.iter()), entry_from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let (total, total_capped) = count(conn, filter, search, &c)?;
+        let (total, total_capped) = count(conn, search, &c)?;
         Ok(Page {
             logs,
             total,
@@ -459,19 +523,11 @@ pub fn list(conn: &Connection, filter: &Filter, limit: i64, offset: i64) -> rusq
     })
 }
 
-/// Counts matches up to [`TOTAL_CAP`]; an unfiltered count is exact arithmetic on the ids.
-fn count(
-    conn: &Connection,
-    filter: &Filter,
-    search: Option<&str>,
-    c: &Clause,
-) -> rusqlite::Result<(i64, bool)> {
-    if search.is_none() && !c.needs_row && filter.since_ms.is_none() && filter.until_ms.is_none() {
-        let Some((min, max)) = id_bounds(conn)? else {
-            return Ok((0, false));
-        };
-        let max = filter.before_id.map_or(max, |b| max.min(b - 1));
-        return Ok(((max - min + 1).max(0), false));
+/// Counts matches up to [`TOTAL_CAP`]; with no filter at all, exactly from `log_counts`.
+fn count(conn: &Connection, search: Option<&str>, c: &Clause) -> rusqlite::Result<(i64, bool)> {
+    let unfiltered = search.is_none() && c.conditions.is_empty();
+    if unfiltered {
+        return Ok((total_entries(conn)?, false));
     }
     let from = if search.is_some() && !c.needs_row {
         "logs_fts"
@@ -549,8 +605,9 @@ pub fn histogram(
     Ok(bars)
 }
 
-/// Entries after `after_id` matching the tail's filters (container, level, substring), oldest
-/// first — the replay of a reconnecting live tail.
+/// The newest `limit` entries after `after_id` matching the tail's filters (container, level,
+/// substring), oldest first — the replay of a reconnecting live tail. Taking the newest keeps
+/// the replay contiguous with the live stream when more than `limit` were missed.
 pub fn replay(
     conn: &Connection,
     filter: &Filter,
@@ -574,13 +631,16 @@ pub fn replay(
         c.values.push(Sql::Text(text.to_string()));
     }
     let sql = format!(
-        "SELECT l.id, l.timestamp, l.container, l.stream, l.level, l.message FROM logs l{} ORDER BY l.id LIMIT ?",
+        "SELECT l.id, l.timestamp, l.container, l.stream, l.level, l.message FROM logs l{} ORDER BY l.id DESC LIMIT ?",
         c.sql()
     );
     c.values.push(Sql::Integer(limit));
-    conn.prepare_cached(&sql)?
+    let mut newest = conn
+        .prepare_cached(&sql)?
         .query_map(params_from_iter(c.values.iter()), entry_from_row)?
-        .collect()
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    newest.reverse();
+    Ok(newest)
 }
 
 /// Per container: entries stored and the newest entry's time.
@@ -607,8 +667,12 @@ pub fn level_counts(conn: &Connection) -> rusqlite::Result<Vec<(Level, i64)>> {
 
 /// The oldest and newest entry times.
 pub fn time_bounds(conn: &Connection) -> rusqlite::Result<(Option<i64>, Option<i64>)> {
-    conn.prepare_cached("SELECT min(timestamp), max(timestamp) FROM logs")?
-        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+    // Two subqueries, each one end of `logs_by_time`: SQLite answers a lone min() or max()
+    // from one end of the index, but not both in one select.
+    conn.prepare_cached(
+        "SELECT (SELECT min(timestamp) FROM logs), (SELECT max(timestamp) FROM logs)",
+    )?
+    .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
 }
 
 #[cfg(test)]

@@ -119,17 +119,10 @@ impl Ingest {
                 break;
             }
         }
-        let pending: Vec<NewEntry> = self
-            .tails
-            .values_mut()
-            .flat_map(|tail| {
-                let name = tail.name.clone();
-                tail.flush()
-                    .into_iter()
-                    .map(move |(stream, e)| new_entry(&name, stream, e))
-            })
-            .collect();
-        self.store(pending);
+        // Entries still being assembled are not stored: the saved cursors point at their
+        // first line, so the next start re-reads and completes them (a line in 16 KiB pieces
+        // or a traceback is never split by a restart).
+        self.store(Vec::new());
         log::info!("ingestion stopped");
     }
 

@@ -110,22 +110,33 @@ impl Tail {
             self.cursor.inode = meta.ino();
             self.cursor.device = meta.dev();
         }
-        if meta.ino() != self.cursor.inode || meta.dev() != self.cursor.device {
-            // Rotated: finish the old file first, then start the new one from 0.
-            if let Some(mut old) = self.find_rotated() {
-                let more = self.read_from(&mut old, budget, now, &mut out)?;
-                if more {
-                    return Ok(self.finish_poll(out, true, now));
-                }
-                self.take_unterminated_rest(&mut old, now, &mut out)?;
-            } else {
+        // Rotated (once or more since the last poll): finish the file we were reading, then
+        // every newer rotated file from its start, then the current one.
+        while meta.ino() != self.cursor.inode || meta.dev() != self.cursor.device {
+            let Some((number, mut old)) = self.find_rotated() else {
                 log::warn!(
                     "{}: log rotated and the old file is gone; lines after offset {} of it are lost",
                     self.name, self.read_offset
                 );
+                self.restart_file(meta.ino(), meta.dev(), &mut out);
+                break;
+            };
+            if self.read_from(&mut old, budget, now, &mut out)? {
+                return Ok(self.finish_poll(out, true, now));
             }
-            self.restart_file(meta.ino(), meta.dev(), &mut out);
-        } else if meta.len() < self.read_offset {
+            self.take_unterminated_rest(&mut old, now, &mut out)?;
+            let newer = match number {
+                1 => None,
+                n => File::open(rotated_path(&self.path, n - 1))
+                    .and_then(|f| f.metadata())
+                    .ok(),
+            };
+            match newer {
+                Some(newer) => self.restart_file(newer.ino(), newer.dev(), &mut out),
+                None => self.restart_file(meta.ino(), meta.dev(), &mut out),
+            }
+        }
+        if meta.len() < self.read_offset {
             log::info!("{}: log truncated; reading it from the start", self.name);
             self.restart_file(meta.ino(), meta.dev(), &mut out);
         }
@@ -134,7 +145,8 @@ impl Tail {
         Ok(self.finish_poll(out, more, now))
     }
 
-    /// Closes whatever is pending (shutdown): returns those entries.
+    /// Closes whatever is pending (the file rotated or the container is gone): returns those
+    /// entries.
     pub fn flush(&mut self) -> Vec<(Stream, Entry)> {
         let mut out = Vec::new();
         for stream in [Stream::Stdout, Stream::Stderr] {
@@ -163,13 +175,13 @@ impl Tail {
         Polled { entries: out, more }
     }
 
-    fn find_rotated(&self) -> Option<File> {
+    /// The rotated file (`.1` … `.5`) that is the one we were reading, with its number.
+    fn find_rotated(&self) -> Option<(u32, File)> {
         (1..=ROTATED_FILES).find_map(|n| {
-            let mut name = self.path.clone().into_os_string();
-            name.push(format!(".{n}"));
-            let file = File::open(PathBuf::from(name)).ok()?;
+            let file = File::open(rotated_path(&self.path, n)).ok()?;
             let meta = file.metadata().ok()?;
-            (meta.ino() == self.cursor.inode && meta.dev() == self.cursor.device).then_some(file)
+            (meta.ino() == self.cursor.inode && meta.dev() == self.cursor.device)
+                .then_some((n, file))
         })
     }
 
@@ -313,6 +325,13 @@ fn append_capped(text: &mut String, piece: &str) {
     text.push_str(CUT_MARKER);
 }
 
+/// `<id>-json.log.<n>`.
+fn rotated_path(path: &Path, n: u32) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
 fn initial_cursor(path: &Path, tail_buffer: Option<u64>) -> Cursor {
     let mut cursor = Cursor::default();
     let Ok(mut file) = File::open(path) else {
@@ -433,6 +452,22 @@ mod tests {
             tail.cursor().position,
             std::fs::metadata(&path).unwrap().len()
         );
+    }
+
+    #[test]
+    fn two_rotations_between_polls_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        append(&path, &record("a\n", "stdout"));
+        let mut tail = Tail::new("c".into(), "c".into(), path.clone(), None, None);
+        assert_eq!(drain(&mut tail), vec!["a"]);
+        append(&path, &record("b\n", "stdout"));
+        std::fs::rename(&path, rotated_path(&path, 1)).unwrap();
+        append(&path, &record("c\n", "stdout"));
+        std::fs::rename(rotated_path(&path, 1), rotated_path(&path, 2)).unwrap();
+        std::fs::rename(&path, rotated_path(&path, 1)).unwrap();
+        append(&path, &record("d\n", "stdout"));
+        assert_eq!(drain(&mut tail), vec!["b", "c", "d"]);
     }
 
     #[test]
