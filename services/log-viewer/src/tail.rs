@@ -9,7 +9,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use shared::http::StreamFn;
+use shared::http::{StreamFn, StreamWriter};
 use shared::Shutdown;
 
 use crate::db::{LevelFilter, LogEntry};
@@ -131,13 +131,14 @@ impl Hub {
 }
 
 /// The SSE body: replayed entries first, then live ones, heartbeats, and `event: close` after
-/// 30 minutes. Ends when the client goes away, the hub drops it, or on shutdown.
+/// 30 minutes. Ends when the client goes away (noticed within half a second, so its stream
+/// slot frees), the hub drops it, or on shutdown.
 pub fn event_stream(
     subscription: Subscription,
     replay: Vec<LogEntry>,
     shutdown: Shutdown,
 ) -> StreamFn {
-    Box::new(move |out: &mut dyn Write| {
+    Box::new(move |out: &mut StreamWriter| {
         let started = Instant::now();
         let mut last_id = 0;
         out.write_all(b"retry: 3000\n: connected\n\n")?;
@@ -148,7 +149,7 @@ pub fn event_stream(
         out.flush()?;
         let mut last_write = Instant::now();
         loop {
-            if shutdown.is_set() {
+            if shutdown.is_set() || out.client_gone() {
                 return Ok(());
             }
             if started.elapsed() >= MAX_STREAM_AGE {

@@ -2,13 +2,50 @@
 
 use std::fmt;
 use std::io::Write;
+use std::net::TcpStream;
 
 use serde::Serialize;
 use serde_json::json;
 
 /// Writes a streaming body (e.g. Server-Sent Events) straight to the connection; it runs on
 /// the connection's own thread, never on a handler slot, and the connection closes after it.
-pub type StreamFn = Box<dyn FnOnce(&mut dyn Write) -> std::io::Result<()> + Send>;
+pub type StreamFn = Box<dyn FnOnce(&mut StreamWriter) -> std::io::Result<()> + Send>;
+
+/// The connection a [`StreamFn`] writes to (each write bounded by `IDLE_TIMEOUT`).
+pub struct StreamWriter<'a> {
+    stream: &'a mut TcpStream,
+}
+
+impl<'a> StreamWriter<'a> {
+    pub(crate) fn new(stream: &'a mut TcpStream) -> StreamWriter<'a> {
+        StreamWriter { stream }
+    }
+
+    /// Whether the client has closed the connection — checked without blocking, so a stream
+    /// that has nothing to write for a while still frees its slot soon after the client left.
+    pub fn client_gone(&self) -> bool {
+        if self.stream.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let mut byte = [0u8; 1];
+        let gone = match self.stream.peek(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        };
+        self.stream.set_nonblocking(false).is_err() || gone
+    }
+}
+
+impl Write for StreamWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.flush()
+    }
+}
 
 /// A response body.
 pub enum Body {

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::conn::{Conn, Framing, Head, ReadError, READ_SLICE};
 use super::request::Request;
-use super::response::{reason, Body, Response};
+use super::response::{reason, Body, Response, StreamWriter};
 use super::router::{RouteMatch, Router};
 use crate::auth;
 use crate::config::HttpConfig;
@@ -364,7 +364,7 @@ fn write_response(stream: &mut TcpStream, response: Response, keep_alive: bool) 
     }
     if let Body::Stream(write) = body {
         stream.flush()?;
-        write(stream)?;
+        write(&mut StreamWriter::new(stream))?;
     }
     stream.flush()
 }
