@@ -144,9 +144,10 @@ fn commit_group<J, R>(
     let mut results = Vec::with_capacity(group.len());
     for (job, reply) in group {
         let outcome = tx
-            .execute_batch("SAVEPOINT job")
-            .and_then(|()| apply(&tx, job))
-            .and_then(|value| tx.execute_batch("RELEASE job").map(|()| value));
+            .prepare_cached("SAVEPOINT job")
+            .and_then(|mut savepoint| savepoint.execute([]))
+            .and_then(|_| apply(&tx, job))
+            .and_then(|value| tx.prepare_cached("RELEASE job")?.execute([]).map(|_| value));
         let outcome = outcome.map_err(|e| {
             log::error!("write failed: {e}");
             let _ = tx.execute_batch("ROLLBACK TO job; RELEASE job");

@@ -33,7 +33,7 @@ CREATE INDEX errors_by_first_seen ON errors (resolved, first_seen);
 CREATE INDEX errors_by_count ON errors (resolved, count);
 CREATE INDEX errors_by_project ON errors (project, resolved, last_seen);
 CREATE INDEX errors_by_environment ON errors (environment, resolved, last_seen);
-CREATE INDEX errors_by_resolved_at ON errors (resolved, resolved_at);
+CREATE INDEX errors_by_resolved_at ON errors (resolved_at) WHERE resolved = 1;
 
 CREATE TABLE error_occurrences (
     id              INTEGER PRIMARY KEY,
