@@ -493,6 +493,24 @@
     return ok;
   }
 
+  /** Milliseconds of an auto-refresh choice (`off`, `5s`...); 0 when off or unknown. */
+  function refreshMs(choice) {
+    const found = REFRESH_CHOICES.find((c) => c[0] === choice);
+    return found ? found[2] : 0;
+  }
+
+  /** Pressing `/` (outside a form field) focuses and selects `input`, like most log tools. */
+  function focusOnSlash(input) {
+    document.addEventListener('keydown', (event) => {
+      const typing = event.target instanceof Element && event.target.closest('input, select, textarea, dialog');
+      if (event.key === '/' && !typing && !event.ctrlKey && !event.metaKey && !event.altKey) {
+        event.preventDefault();
+        input.focus();
+        input.select();
+      }
+    });
+  }
+
   /** A centred state box: loading, empty, error. */
   function stateBox(options) {
     const o = options || {};
@@ -517,6 +535,6 @@
     relativeTime, absoluteTime, timeEl, parseDuration, sinceFor,
     readUrlState, writeUrlState, stateQuery, query,
     api, ApiError, askForKey, storedKey: currentKey,
-    debounce, autoRefresh, REFRESH_CHOICES, formatCount, pretty, toast, copyText, stateBox,
+    debounce, autoRefresh, REFRESH_CHOICES, refreshMs, focusOnSlash, formatCount, pretty, toast, copyText, stateBox,
   });
 })();

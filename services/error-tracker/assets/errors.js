@@ -329,7 +329,7 @@
     f.refresh.addEventListener('change', () => {
       state.refresh = f.refresh.value;
       rememberListUrl(M.writeUrlState(state, DEFAULTS));
-      refresher.set(refreshMs());
+      refresher.set(M.refreshMs(state.refresh));
     });
     $('#refresh').addEventListener('click', () => {
       loadFilterOptions();
@@ -359,26 +359,14 @@
       state = cleanState(M.readUrlState(DEFAULTS));
       rememberListUrl(window.location.pathname + window.location.search);
       showState();
-      refresher.set(refreshMs());
+      refresher.set(M.refreshMs(state.refresh));
       load();
     });
-    document.addEventListener('keydown', (event) => {
-      const typing = event.target instanceof Element && event.target.closest('input, select, textarea, dialog');
-      if (event.key === '/' && !typing && !event.ctrlKey && !event.metaKey && !event.altKey) {
-        event.preventDefault();
-        f.search.focus();
-        f.search.select();
-      }
-    });
-
-    function refreshMs() {
-      const choice = M.REFRESH_CHOICES.find((c) => c[0] === state.refresh);
-      return choice ? choice[2] : 0;
-    }
+    M.focusOnSlash(f.search);
 
     rememberListUrl(M.writeUrlState(state, DEFAULTS));
     showState();
-    refresher.set(refreshMs());
+    refresher.set(M.refreshMs(state.refresh));
     loadFilterOptions();
     load();
   }

@@ -960,7 +960,7 @@
     f.refresh.addEventListener('change', () => {
       state.refresh = f.refresh.value;
       M.writeUrlState(state, DEFAULTS);
-      refresher.set(refreshMs());
+      refresher.set(M.refreshMs(state.refresh));
     });
     $('#refresh').addEventListener('click', () => {
       loadContainers();
@@ -979,29 +979,17 @@
       state = cleanState(M.readUrlState(DEFAULTS));
       newerStack = [];
       showState();
-      refresher.set(refreshMs());
+      refresher.set(M.refreshMs(state.refresh));
       stopStream();
       load().then(() => {
         if (state.live) startStream(rows.length ? rows[0].id : null);
       });
     });
-    document.addEventListener('keydown', (event) => {
-      const typing = event.target instanceof Element && event.target.closest('input, select, textarea, dialog');
-      if (event.key === '/' && !typing && !event.ctrlKey && !event.metaKey && !event.altKey) {
-        event.preventDefault();
-        f.search.focus();
-        f.search.select();
-      }
-    });
-
-    function refreshMs() {
-      const choice = M.REFRESH_CHOICES.find((c) => c[0] === state.refresh);
-      return choice ? choice[2] : 0;
-    }
+    M.focusOnSlash(f.search);
 
     M.writeUrlState(state, DEFAULTS);
     showState();
-    refresher.set(refreshMs());
+    refresher.set(M.refreshMs(state.refresh));
     loadContainers();
     load().then(() => {
       if (state.live) startStream(rows.length ? rows[0].id : null);
