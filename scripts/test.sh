@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== cargo test --workspace"
-cargo test --workspace 2>&1
+cargo test --workspace -- --test-threads 8 2>&1
 
 if [ -d tests/browser ]; then
   echo "== browser tests"
