@@ -21,6 +21,8 @@ use crate::shutdown::Shutdown;
 
 /// Stack of a connection thread (virtual memory; only touched pages count in RSS).
 const CONNECTION_STACK: usize = 1024 * 1024;
+/// The body budget is at least this many bytes (it is also at least 4 largest bodies).
+const MIN_BODY_BUDGET: usize = 8 * 1024 * 1024;
 /// How long a graceful stop waits for in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -39,6 +41,9 @@ pub struct ServerOptions {
     pub max_body_size: usize,
     /// The key `/api/` paths require; `None` leaves them open (the browser relay).
     pub api_key: Option<String>,
+    /// Bytes of request bodies held in memory at once, over all connections: without it,
+    /// `MAX_CONNECTIONS` bodies of `MAX_BODY_SIZE` could be buffered together (256 MB).
+    pub body_budget: usize,
 }
 
 impl ServerOptions {
@@ -51,6 +56,7 @@ impl ServerOptions {
             rate_limit: config.rate_limit,
             max_body_size: config.max_body_size,
             api_key,
+            body_budget: (4 * config.max_body_size).max(MIN_BODY_BUDGET),
         }
     }
 }
@@ -92,7 +98,8 @@ impl Server {
     ) -> io::Result<JoinHandle<()>> {
         let shared = Arc::new(Shared {
             limiter: RateLimiter::new(self.options.rate_limit),
-            slots: Slots::new(self.options.workers),
+            slots: Semaphore::new(self.options.workers),
+            body_budget: Semaphore::new(self.options.body_budget),
             open_connections: AtomicUsize::new(0),
             options: self.options,
             router,
@@ -111,7 +118,8 @@ struct Shared<S> {
     router: Router<S>,
     state: Arc<S>,
     limiter: RateLimiter,
-    slots: Slots,
+    slots: Semaphore,
+    body_budget: Semaphore,
     open_connections: AtomicUsize,
     shutdown: Shutdown,
 }
@@ -289,6 +297,22 @@ fn handle_request<S>(
             return early(Response::error(413, "Request body exceeds maximum size"));
         }
     }
+    // Reserve the body's memory before reading it (a chunked body reserves the most it may
+    // be); a server full of large uploads answers 503 rather than growing without bound.
+    let reserve = match framing {
+        Framing::None => 0,
+        Framing::Length(n) => n as usize,
+        Framing::Chunked => options.max_body_size,
+    };
+    let Some(_body_memory) = shared
+        .body_budget
+        .acquire_within(reserve, options.idle_timeout)
+    else {
+        log::warn!("request bodies use the whole body budget; refusing one of {reserve} bytes");
+        let busy =
+            Response::error(503, "Server busy, retry shortly").with_header("Retry-After", "1");
+        return Some((busy, false));
+    };
     if has_body && head.expects_continue() {
         let _ = conn.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
     }
@@ -307,7 +331,7 @@ fn handle_request<S>(
     let mut request = request.with_body(body);
     request.set_params(params);
 
-    let _slot = shared.slots.acquire();
+    let _slot = shared.slots.acquire_within(1, Duration::MAX);
     let outcome = catch_unwind(AssertUnwindSafe(|| handler(&shared.state, &request)));
     let response = match outcome {
         Ok(Ok(response)) => response,
@@ -369,36 +393,97 @@ fn write_response(stream: &mut TcpStream, response: Response, keep_alive: bool) 
     stream.flush()
 }
 
-/// A counting semaphore: `WORKERS` handlers at once.
-struct Slots {
+/// A counting semaphore: `WORKERS` handler slots, or bytes of the body budget.
+struct Semaphore {
     free: Mutex<usize>,
     released: Condvar,
 }
 
-struct SlotGuard<'a>(&'a Slots);
+/// Units taken from a [`Semaphore`]; given back on drop.
+struct Permit<'a> {
+    semaphore: &'a Semaphore,
+    units: usize,
+}
 
-impl Slots {
-    fn new(count: usize) -> Slots {
-        Slots {
-            free: Mutex::new(count),
+impl Semaphore {
+    fn new(units: usize) -> Semaphore {
+        Semaphore {
+            free: Mutex::new(units),
             released: Condvar::new(),
         }
     }
 
-    fn acquire(&self) -> SlotGuard<'_> {
+    /// Takes `units`, waiting at most `patience` for them (`None` when they did not free up).
+    fn acquire_within(&self, units: usize, patience: Duration) -> Option<Permit<'_>> {
+        let deadline = Instant::now().checked_add(patience);
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
-        while *free == 0 {
-            free = self.released.wait(free).unwrap_or_else(|p| p.into_inner());
+        while *free < units {
+            let wait = match deadline {
+                Some(deadline) => deadline.checked_duration_since(Instant::now())?,
+                None => Duration::from_secs(3600),
+            };
+            free = self
+                .released
+                .wait_timeout(free, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
-        *free -= 1;
-        SlotGuard(self)
+        *free -= units;
+        Some(Permit {
+            semaphore: self,
+            units,
+        })
     }
 }
 
-impl Drop for SlotGuard<'_> {
+impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        let mut free = self.0.free.lock().unwrap_or_else(|p| p.into_inner());
-        *free += 1;
-        self.0.released.notify_one();
+        if self.units == 0 {
+            return;
+        }
+        let mut free = self
+            .semaphore
+            .free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *free += self.units;
+        self.semaphore.released.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semaphore_waits_for_units_and_gives_them_back() {
+        let budget = Semaphore::new(1000);
+        let held = budget.acquire_within(600, Duration::ZERO).unwrap();
+        assert!(budget
+            .acquire_within(600, Duration::from_millis(20))
+            .is_none());
+        let small = budget.acquire_within(400, Duration::ZERO).unwrap();
+        drop(held);
+        assert!(budget.acquire_within(600, Duration::ZERO).is_some());
+        drop(small);
+        assert!(budget.acquire_within(1000, Duration::ZERO).is_some());
+    }
+
+    #[test]
+    fn a_waiter_gets_units_released_by_another_thread() {
+        let budget = Arc::new(Semaphore::new(1));
+        let held = budget.acquire_within(1, Duration::ZERO).map(|p| p.units);
+        assert_eq!(held, Some(1));
+        // The permit above was dropped at the end of the statement: take it again and hand
+        // it back from another thread while this one waits.
+        let permit = budget.acquire_within(1, Duration::ZERO);
+        assert!(permit.is_some());
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                drop(permit);
+            });
+            assert!(budget.acquire_within(1, Duration::from_secs(10)).is_some());
+        });
     }
 }
