@@ -187,6 +187,7 @@ struct Counters {
 }
 
 /// The handlers' side of the alerts: queue one, dispatch a test, read the counters.
+#[derive(Clone)]
 pub struct Alerts {
     queue: SyncSender<Alert>,
     channels: Vec<&'static str>,

@@ -21,25 +21,34 @@ pub fn report_error(state: &State, request: &Request) -> Result<Response, ApiErr
         now_ms: now_ms(),
         max_occurrences: state.config.max_occurrences,
     };
-    let Outcome::Reported { status, id, count } = state.writer.submit(job)? else {
-        return Err(ApiError::internal(
-            "storing a report",
-            "unexpected writer outcome",
-        ));
-    };
-    if let Some(event) = AlertEvent::for_status(status) {
-        state
-            .alerts
-            .notify(Alert::from_report(event, id, count, &report));
-    }
-    let code = if status == ReportStatus::Incremented {
-        200
-    } else {
-        201
-    };
-    let body = json!({"status": status.as_str(), "id": id, "fingerprint": report.fingerprint,
-        "count": count});
-    Ok(Response::json(code, &body))
+    // Validated: waiting for the writer happens outside the handler slot, so more reports
+    // share one transaction.
+    let writer = state.writer.clone();
+    let alerts = state.alerts.clone();
+    Ok(Response::deferred(move || {
+        let stored = match writer.submit(job) {
+            Ok(Outcome::Reported { status, id, count }) => (status, id, count),
+            Ok(other) => {
+                return ApiError::internal(
+                    "storing a report",
+                    format!("unexpected outcome {other:?}"),
+                )
+                .into()
+            }
+            Err(e) => return ApiError::from(e).into(),
+        };
+        let (status, id, count) = stored;
+        if let Some(event) = AlertEvent::for_status(status) {
+            alerts.notify(Alert::from_report(event, id, count, &report));
+        }
+        let code = if status == ReportStatus::Incremented {
+            200
+        } else {
+            201
+        };
+        let body = json!({"status": status.as_str(), "id": id, "fingerprint": report.fingerprint, "count": count});
+        Response::json(code, &body)
+    }))
 }
 
 /// `GET /api/errors`: one page of groups matching the filters.

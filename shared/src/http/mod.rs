@@ -18,6 +18,6 @@ mod router;
 mod server;
 
 pub use request::Request;
-pub use response::{ApiError, Body, Response, StreamFn, StreamWriter};
+pub use response::{ApiError, Body, DeferredFn, Response, StreamFn, StreamWriter};
 pub use router::{Handler, RouteMatch, Router};
 pub use server::{Server, ServerOptions};

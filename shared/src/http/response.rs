@@ -55,7 +55,13 @@ pub enum Body {
     Static(&'static [u8]),
     /// A body written over time; sent without `Content-Length`, connection closed after.
     Stream(StreamFn),
+    /// Not a body yet: work that mostly waits (e.g. for the database writer) and then
+    /// produces the real response. The server runs it after releasing the handler slot.
+    Deferred(DeferredFn),
 }
+
+/// See [`Body::Deferred`].
+pub type DeferredFn = Box<dyn FnOnce() -> Response + Send>;
 
 /// An HTTP response.
 pub struct Response {
@@ -105,6 +111,25 @@ impl Response {
         }
     }
 
+    /// A response produced by `work` once the handler slot is released (see
+    /// [`Body::Deferred`]): a handler validates its input in the slot, then returns the part
+    /// that only waits, so `WORKERS` bounds work rather than waiting.
+    pub fn deferred(work: impl FnOnce() -> Response + Send + 'static) -> Response {
+        Response {
+            status: 0,
+            headers: Vec::new(),
+            body: Body::Deferred(Box::new(work)),
+        }
+    }
+
+    /// Runs deferred work, if any, and returns the real response.
+    pub fn resolve(self) -> Response {
+        match self.body {
+            Body::Deferred(work) => work().resolve(),
+            _ => self,
+        }
+    }
+
     /// Adds a header.
     pub fn with_header(mut self, name: &str, value: &str) -> Response {
         self.headers.push((name.to_string(), value.to_string()));
@@ -129,7 +154,7 @@ impl Response {
         match &self.body {
             Body::Bytes(bytes) => Some(bytes),
             Body::Static(bytes) => Some(bytes),
-            Body::Stream(_) => None,
+            Body::Stream(_) | Body::Deferred(_) => None,
         }
     }
 
@@ -238,5 +263,23 @@ pub(crate) fn reason(status: u16) -> &'static str {
         501 => "Not Implemented",
         503 => "Service Unavailable",
         _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deferred_work_becomes_the_response() {
+        let response =
+            Response::deferred(|| Response::deferred(|| Response::error(201, "made later")));
+        assert!(response.body_bytes().is_none());
+        let resolved = response.resolve();
+        assert_eq!(resolved.status(), 201);
+        assert_eq!(
+            resolved.body_bytes(),
+            Some(&br#"{"detail":"made later"}"#[..])
+        );
     }
 }

@@ -331,26 +331,31 @@ fn handle_request<S>(
     let mut request = request.with_body(body);
     request.set_params(params);
 
-    let _slot = shared.slots.acquire_within(1, Duration::MAX);
-    let outcome = catch_unwind(AssertUnwindSafe(|| handler(&shared.state, &request)));
-    let response = match outcome {
-        Ok(Ok(response)) => response,
-        Ok(Err(error)) => error.into(),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            log::error!(
-                "handler for {} {} panicked: {message}",
-                request.method(),
-                request.path()
-            );
-            Response::error(500, "Internal server error")
-        }
-    };
+    let slot = shared.slots.acquire_within(1, Duration::MAX);
+    let response = run_guarded(&request, || {
+        handler(&shared.state, &request).unwrap_or_else(Response::from)
+    });
+    drop(slot);
+    // Deferred work (waiting for the database writer) runs without the slot.
+    let response = run_guarded(&request, || response.resolve());
     Some((response, true))
+}
+
+/// Runs handler code under `catch_unwind`: a panic costs this request a 500, not the process.
+fn run_guarded(request: &Request, work: impl FnOnce() -> Response) -> Response {
+    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        log::error!(
+            "handler for {} {} panicked: {message}",
+            request.method(),
+            request.path()
+        );
+        Response::error(500, "Internal server error")
+    })
 }
 
 /// Writes a response; a streaming body is written last and the connection then closes.
@@ -366,7 +371,7 @@ fn write_response(stream: &mut TcpStream, response: Response, keep_alive: bool) 
     let bytes: &[u8] = match &body {
         Body::Bytes(bytes) => bytes,
         Body::Static(bytes) => bytes,
-        Body::Stream(_) => &[],
+        Body::Stream(_) | Body::Deferred(_) => &[],
     };
     if let Body::Stream(_) = body {
         head.push_str("connection: close\r\n\r\n");
