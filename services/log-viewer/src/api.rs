@@ -141,6 +141,7 @@ pub fn health(state: &State, _request: &Request) -> Result<Response, ApiError> {
                     "containers_watched": state.status.watched().len(),
                     "tail_streams": state.hub.open_streams(),
                     "polls": state.status.polls.load(std::sync::atomic::Ordering::SeqCst),
+                    "search_index_compactions": state.status.compactions.load(std::sync::atomic::Ordering::SeqCst),
                 }),
             ))
         }

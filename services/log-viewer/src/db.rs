@@ -302,6 +302,11 @@ fn delete_chunk(
     Ok(deleted)
 }
 
+/// Merges the search index into one segment, dropping deleted entries' postings.
+pub fn optimize_search_index(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("INSERT INTO logs_fts (logs_fts) VALUES ('optimize')")
+}
+
 /// How many entries are stored (from `log_counts`, kept in step with every write).
 pub fn total_entries(conn: &Connection) -> rusqlite::Result<i64> {
     conn.prepare_cached("SELECT coalesce(sum(count), 0) FROM log_counts")?

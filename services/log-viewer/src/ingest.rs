@@ -26,6 +26,11 @@ use crate::tailer::{Cursor, Tail};
 const READ_BUDGET: usize = 512 * 1024;
 /// Caps are checked every this many polls.
 const CAP_CHECK_EVERY: u64 = 10;
+/// Deleted entries after which the search index is compacted (at least; also half of
+/// `MAX_ENTRIES`). FTS5 keeps a deleted entry's postings until its segments merge, so without
+/// it the file grows to many times the live data under a busy cap (measured: 100 k live
+/// entries in 198 MB; 11 MB after an optimize of 2.7 s).
+const OPTIMIZE_AFTER_DELETES: u64 = 10_000;
 
 /// What the ingestion thread needs to know.
 #[derive(Debug, Clone)]
@@ -48,6 +53,8 @@ pub struct IngestStatus {
     pub polls: AtomicU64,
     /// Names of the containers being followed.
     pub watched: Mutex<Vec<String>>,
+    /// Times the search index was compacted after deletions.
+    pub compactions: AtomicU64,
 }
 
 impl IngestStatus {
@@ -80,6 +87,7 @@ pub fn spawn(
                 saved: BTreeMap::new(),
                 unsaved: None,
                 first_scan: true,
+                deleted_since_optimize: 0,
                 last_scan: None,
                 sources_error_logged: false,
             };
@@ -99,6 +107,8 @@ struct Ingest {
     /// A batch whose commit failed, retried before reading more.
     unsaved: Option<Vec<NewEntry>>,
     first_scan: bool,
+    /// Entries deleted by the caps since the search index was last compacted.
+    deleted_since_optimize: u64,
     last_scan: Option<Instant>,
     sources_error_logged: bool,
 }
@@ -113,10 +123,13 @@ impl Ingest {
             {
                 self.rescan();
             }
-            let more = self.poll_once();
+            let (more, stored) = self.poll_once();
             polls += 1;
             if polls.is_multiple_of(CAP_CHECK_EVERY) {
                 self.enforce_caps();
+            }
+            if !more && stored == 0 {
+                self.optimize_if_worthwhile();
             }
             if !more && !shutdown.sleep(self.config.poll_interval) {
                 break;
@@ -213,11 +226,11 @@ impl Ingest {
     }
 
     /// Reads every container once and stores what completed. Returns whether a container
-    /// has more to read right away.
-    fn poll_once(&mut self) -> bool {
+    /// has more to read right away, and how many entries were stored.
+    fn poll_once(&mut self) -> (bool, usize) {
         if let Some(batch) = self.unsaved.take() {
             if !self.store(batch) {
-                return false;
+                return (false, 0);
             }
         }
         let now = Instant::now();
@@ -239,13 +252,14 @@ impl Ingest {
         }
         // Each poll inserts its batch sorted by time, so ids follow time.
         batch.sort_by_key(|e| e.time_ms);
+        let count = batch.len();
         if self.store(batch) {
             self.status
                 .last_ingest_ms
                 .store(shared::time::now_ms(), Ordering::SeqCst);
         }
         self.status.polls.fetch_add(1, Ordering::SeqCst);
-        more
+        (more, count)
     }
 
     /// Stores entries with the cursors that changed; on failure keeps them for a retry.
@@ -278,8 +292,33 @@ impl Ingest {
             .then(|| shared::time::now_ms() - i64::from(self.config.max_age_days) * 86_400_000);
         match db::enforce_caps(&mut self.conn, self.config.max_entries, cutoff) {
             Ok(0) => {}
-            Ok(n) => log::debug!("deleted {n} old log entries"),
+            Ok(n) => {
+                log::debug!("deleted {n} old log entries");
+                self.deleted_since_optimize += n;
+            }
             Err(e) => log::error!("cannot enforce MAX_ENTRIES/MAX_AGE_DAYS: {e}"),
+        }
+    }
+
+    /// Compacts the search index when many entries were deleted and no line is waiting (it
+    /// takes seconds at 100 k entries; new lines are read right after).
+    fn optimize_if_worthwhile(&mut self) {
+        let threshold = OPTIMIZE_AFTER_DELETES.max(self.config.max_entries / 2);
+        if self.deleted_since_optimize < threshold {
+            return;
+        }
+        let started = Instant::now();
+        match db::optimize_search_index(&self.conn) {
+            Ok(()) => {
+                log::info!(
+                    "compacted the search index after {} deletions in {:.1} s",
+                    self.deleted_since_optimize,
+                    started.elapsed().as_secs_f64()
+                );
+                self.deleted_since_optimize = 0;
+                self.status.compactions.fetch_add(1, Ordering::SeqCst);
+            }
+            Err(e) => log::error!("cannot compact the search index: {e}"),
         }
     }
 }

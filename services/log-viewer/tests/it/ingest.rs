@@ -861,3 +861,47 @@ fn crash_restart_from_the_saved_cursor_neither_loses_nor_duplicates() {
     assert_same_entries(&got, &expected);
     assert_stdout_order(&second.all_logs("container=crash"), &expected);
 }
+
+#[test]
+fn the_search_index_is_compacted_after_many_deletions_and_stays_consistent() {
+    let server = TestServer::start(&[("MAX_ENTRIES", "100")]);
+    let c = server.docker.add("busy");
+    let lines: Vec<String> = (0..12_000)
+        .map(|i| {
+            let word = if i < 11_900 { "oldword" } else { "newword" };
+            format!("line{i:05} {word}")
+        })
+        .collect();
+    c.lines("stdout", &lines);
+    // Every line stored (the last one closes after the idle second) and trimmed to 100.
+    wait_for("the newest 100 lines, and no older one", || {
+        let kept = server.json("/api/logs?search=newword&limit=500");
+        let gone = server.json("/api/logs?search=oldword");
+        if kept["total"] == 100 && gone["total"] == 0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "newword {}, oldword {}",
+                kept["total"], gone["total"]
+            ))
+        }
+    });
+    wait_for("a compaction after more than 10,000 deletions", || {
+        let health = server.json("/health");
+        if health["search_index_compactions"].as_u64() >= Some(1) {
+            Ok(())
+        } else {
+            Err(health.to_string())
+        }
+    });
+    // Still consistent after the compaction.
+    let gone = server.json("/api/logs?search=oldword");
+    assert_eq!(gone["total"], 0, "{gone}");
+    let kept = server.json("/api/logs?search=newword&limit=500");
+    assert_eq!(kept["total"], 100, "{kept}");
+    let newest = server.json("/api/logs?search=line11999");
+    assert_eq!(
+        newest["logs"][0]["message"], "line11999 newword",
+        "{newest}"
+    );
+}
