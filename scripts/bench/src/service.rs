@@ -3,13 +3,22 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+/// The service binary `name` beside the running benchmark (both live in `target/release`),
+/// else the conventional path relative to the workspace root.
+pub fn release_binary(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join(name)))
+        .filter(|path| path.is_file())
+        .unwrap_or_else(|| PathBuf::from("target/release").join(name))
+}
 /// How long the service may take to log `listening on`.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long the service may take to exit after SIGTERM before it is killed.

@@ -63,7 +63,7 @@ impl Options {
     /// Parses the arguments; exits with the usage on `--help` or a bad argument.
     fn from_args() -> Options {
         let mut options = Options {
-            binary: default_binary(),
+            binary: bench::service::release_binary("error-tracker"),
             workers: 4,
             phase_time: Duration::from_secs(5),
         };
@@ -99,16 +99,6 @@ impl Options {
             });
         options
     }
-}
-
-/// `error-tracker` beside this executable (both live in `target/release`), else the
-/// conventional path relative to the workspace root.
-fn default_binary() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.join("error-tracker")))
-        .filter(|path| path.is_file())
-        .unwrap_or_else(|| PathBuf::from("target/release/error-tracker"))
 }
 
 fn parse_number<T: std::str::FromStr>(raw: &str, name: &str) -> T {

@@ -109,7 +109,7 @@ impl Options {
     /// Parses the arguments; exits with the usage on `--help` or a bad argument.
     fn from_args() -> Options {
         let mut options = Options {
-            binary: default_binary(),
+            binary: bench::service::release_binary("log-viewer"),
             keep: false,
             first: FIRST_LINES,
             total: TOTAL_LINES,
@@ -158,16 +158,6 @@ impl Options {
         }
         options
     }
-}
-
-/// `log-viewer` beside this executable (both live in `target/release`), else the
-/// conventional path relative to the workspace root.
-fn default_binary() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.join("log-viewer")))
-        .filter(|path| path.is_file())
-        .unwrap_or_else(|| PathBuf::from("target/release/log-viewer"))
 }
 
 fn parse_number<T: std::str::FromStr>(raw: &str, name: &str) -> T {
