@@ -38,11 +38,13 @@ start() { # name port [VAR=value...]
 start error-tracker 5010 DATABASE_PATH=data/errors.db
 if [ -x ./target/release/log-viewer ]; then
   sources=/var/lib/docker/containers
+  tail_buffer=65536
   if [ ! -r "$sources" ] || [ -z "$(ls -A "$sources" 2>/dev/null)" ]; then
     sources=data/demo-containers
+    tail_buffer=100000000 # show the whole demo history
     python3 ./scripts/demo-logs.py "$sources"
   fi
-  start log-viewer 5011 DATABASE_PATH=data/logs.db LOG_SOURCES="$sources"
+  start log-viewer 5011 DATABASE_PATH=data/logs.db LOG_SOURCES="$sources" TAIL_BUFFER="$tail_buffer"
 fi
 
 echo
