@@ -155,13 +155,16 @@ fn store_report(
     now_ms: i64,
     max_occurrences: u32,
 ) -> rusqlite::Result<Outcome> {
-    let existing: Option<(i64, bool)> = conn
-        .prepare_cached("SELECT id, resolved FROM errors WHERE fingerprint = ?1")?
-        .query_row([&report.fingerprint], |row| Ok((row.get(0)?, row.get(1)?)))
+    // The writer thread is the only writer, so the count read here plus one is the new count.
+    let existing: Option<(i64, bool, i64)> = conn
+        .prepare_cached("SELECT id, resolved, count FROM errors WHERE fingerprint = ?1")?
+        .query_row([&report.fingerprint], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
         .optional()?;
     let browser = report.is_browser();
-    let (status, id) = match existing {
-        Some((id, resolved)) => {
+    let (status, id, count) = match existing {
+        Some((id, resolved, count)) => {
             conn.prepare_cached(
                 "UPDATE errors SET count = count + 1, last_seen = ?2, resolved = 0, resolved_at = NULL,
                                    is_browser = is_browser OR ?3
@@ -173,7 +176,7 @@ fn store_report(
             } else {
                 ReportStatus::Incremented
             };
-            (status, id)
+            (status, id, count + 1)
         }
         None => {
             conn.prepare_cached(
@@ -191,7 +194,7 @@ fn store_report(
                 now_ms,
                 browser
             ])?;
-            (ReportStatus::Created, conn.last_insert_rowid())
+            (ReportStatus::Created, conn.last_insert_rowid(), 1)
         }
     };
     conn.prepare_cached(
@@ -215,9 +218,6 @@ fn store_report(
         )?
         .execute(params![session_id, id])?;
     }
-    let count: i64 = conn
-        .prepare_cached("SELECT count FROM errors WHERE id = ?1")?
-        .query_row([id], |row| row.get(0))?;
     if count > i64::from(max_occurrences) {
         // Keep the newest `max_occurrences`: delete everything at or below the oldest one
         // past that many.

@@ -348,7 +348,7 @@ fn entry_from_row(row: &Row) -> rusqlite::Result<LogEntry> {
         timestamp: format_ms(row.get(1)?),
         container: row.get(2)?,
         stream: row.get(3)?,
-        level: Level::from_number(level).unwrap_or(Level::Info),
+        level: Level::from_stored(level),
         message: row.get(5)?,
     })
 }
@@ -618,7 +618,7 @@ pub fn histogram(
     })?;
     for (bucket, level, n) in counts {
         let index = bucket.clamp(0, buckets - 1) as usize;
-        let name = Level::from_number(level).unwrap_or(Level::Info).as_str();
+        let name = Level::from_stored(level).as_str();
         bars[index].count += n;
         *bars[index].by_level.entry(name).or_insert(0) += n;
     }
@@ -677,10 +677,7 @@ pub fn level_counts(conn: &Connection) -> rusqlite::Result<Vec<(Level, i64)>> {
     conn.prepare_cached("SELECT level, sum(count) FROM log_counts GROUP BY level ORDER BY level")?
         .query_map([], |row| {
             let level: i64 = row.get(0)?;
-            Ok((
-                Level::from_number(level).unwrap_or(Level::Info),
-                row.get(1)?,
-            ))
+            Ok((Level::from_stored(level), row.get(1)?))
         })?
         .collect()
 }

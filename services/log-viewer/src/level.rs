@@ -37,6 +37,11 @@ impl Level {
         Level::ALL.into_iter().find(|l| l.as_number() == number)
     }
 
+    /// The level stored as `number`, INFO for a number no version of us writes.
+    pub fn from_stored(number: i64) -> Level {
+        Level::from_number(number).unwrap_or(Level::Info)
+    }
+
     /// `DEBUG`, `INFO`, `WARNING`, `ERROR`, `CRITICAL`.
     pub fn as_str(self) -> &'static str {
         match self {
