@@ -95,11 +95,6 @@ impl Running {
         self.addr
     }
 
-    /// The service's shutdown flag.
-    pub fn shutdown_flag(&self) -> &Shutdown {
-        &self.shutdown
-    }
-
     /// Waits until the shutdown flag is set and everything has stopped.
     pub fn wait(self) {
         for thread in self.threads {
