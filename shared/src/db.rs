@@ -7,6 +7,9 @@ use std::sync::{Condvar, Mutex};
 
 use rusqlite::{Connection, OptionalExtension};
 
+use crate::http::ApiError;
+use crate::writer::WriteError;
+
 /// A database that cannot be opened or migrated; `main` prints it and exits with code 1.
 #[derive(Debug)]
 pub struct DbError(pub String);
@@ -136,6 +139,24 @@ impl Drop for Pooled<'_> {
                 .unwrap_or_else(|p| p.into_inner())
                 .push(conn);
             self.pool.returned.notify_one();
+        }
+    }
+}
+
+/// A failed statement reaches the client as a logged `500`.
+impl From<rusqlite::Error> for ApiError {
+    fn from(err: rusqlite::Error) -> ApiError {
+        ApiError::internal("database error", err)
+    }
+}
+
+/// A write the writer thread could not take or commit, as the client sees it.
+impl From<WriteError> for ApiError {
+    fn from(err: WriteError) -> ApiError {
+        match err {
+            WriteError::QueueFull => ApiError::unavailable("Write queue is full, retry shortly", 1),
+            WriteError::Stopped => ApiError::unavailable("Service is shutting down", 5),
+            WriteError::Failed => ApiError::new(500, "Internal server error"),
         }
     }
 }

@@ -1,21 +1,43 @@
 //! A per-client sliding-window rate limiter (the sliding-window-counter approximation: the
 //! previous minute's count weighted by how much of it still overlaps the window).
+//!
+//! Its table is bounded: when it is full, the least recently seen clients are forgotten. It
+//! never fails open — a flood of new addresses costs old, quiet clients their history, never
+//! the limit itself.
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const WINDOW: Duration = Duration::from_secs(60);
-/// Clients tracked at once; beyond it stale entries are purged, and if none are stale the
-/// request is let through (and logged) rather than growing memory without bound.
+/// Clients tracked at once (about 3 MB at most).
 const MAX_CLIENTS: usize = 65_536;
+/// When the table is full, this share of it (the least recently seen) is forgotten at once,
+/// so eviction costs one pass per `MAX_CLIENTS / EVICT_SHARE` new clients, not one per request.
+const EVICT_SHARE: usize = 16;
 
 struct Window {
     start: Instant,
+    last_seen: Instant,
     previous: u32,
     current: u32,
+}
+
+/// The key a client is limited by: its IPv4 address, or the /64 network of its IPv6 address
+/// (one host is usually given a whole /64, so per-address limits would be no limit at all).
+/// IPv4-mapped IPv6 addresses count as the IPv4 address.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(
+                u128::from(v6) & !0xFFFF_FFFF_FFFF_FFFF_u128,
+            )),
+        },
+    }
 }
 
 /// Allows `per_minute` requests per key in any 60 s window; 0 allows everything.
@@ -44,23 +66,20 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         }
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         if windows.len() >= MAX_CLIENTS && !windows.contains_key(&key) {
-            windows.retain(|_, w| now.duration_since(w.start) < 2 * WINDOW);
-            if windows.len() >= MAX_CLIENTS {
-                log::warn!(
-                    "rate limiter is tracking {MAX_CLIENTS} clients; letting a new one through"
-                );
-                return Ok(());
-            }
+            forget_least_recent(&mut windows, now);
         }
         let window = windows.entry(key).or_insert(Window {
             start: now,
+            last_seen: now,
             previous: 0,
             current: 0,
         });
+        window.last_seen = now;
         let mut elapsed = now.duration_since(window.start);
         if elapsed >= 2 * WINDOW {
             *window = Window {
                 start: now,
+                last_seen: now,
                 previous: 0,
                 current: 0,
             };
@@ -80,6 +99,23 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         window.current += 1;
         Ok(())
     }
+}
+
+/// Makes room in a full table: drops windows that no longer count, or else the least
+/// recently seen `1 / EVICT_SHARE` of the clients.
+fn forget_least_recent<K: Hash + Eq>(windows: &mut HashMap<K, Window>, now: Instant) {
+    windows.retain(|_, w| now.duration_since(w.start) < 2 * WINDOW);
+    if windows.len() < MAX_CLIENTS {
+        return;
+    }
+    let mut seen: Vec<Instant> = windows.values().map(|w| w.last_seen).collect();
+    let cut = seen.len() / EVICT_SHARE;
+    let (_, &mut cutoff, _) = seen.select_nth_unstable(cut);
+    windows.retain(|_, w| w.last_seen > cutoff);
+    log::warn!(
+        "rate limiter table full ({MAX_CLIENTS} clients): forgot the least recently seen, {} left",
+        windows.len()
+    );
 }
 
 #[cfg(test)]
@@ -113,6 +149,39 @@ mod tests {
         // 6 s into the next minute, 90 % of the previous 10 still count: 9 + 1 allowed.
         assert!(limiter.check_at(1, t0 + Duration::from_secs(66)).is_ok());
         assert!(limiter.check_at(1, t0 + Duration::from_secs(66)).is_err());
+    }
+
+    #[test]
+    fn a_full_table_forgets_the_least_recent_and_never_fails_open() {
+        let limiter: RateLimiter<u32> = RateLimiter::new(1);
+        let t0 = Instant::now();
+        assert!(limiter.check_at(0, t0).is_ok());
+        for client in 1..MAX_CLIENTS as u32 {
+            assert!(limiter.check_at(client, t0 + Duration::from_millis(1)).is_ok());
+        }
+        // The table is full: the busy client 0 is seen again, so it is the most recent.
+        let later = t0 + Duration::from_millis(2);
+        assert!(limiter.check_at(0, later).is_err());
+        // A new client makes room by forgetting the least recently seen ones...
+        assert!(limiter.check_at(u32::MAX, later).is_ok());
+        let tracked = limiter.windows.lock().unwrap().len();
+        assert!(tracked < MAX_CLIENTS, "{tracked} clients still tracked");
+        // ...and the limit still holds for the clients it kept: nothing fails open.
+        assert!(limiter.check_at(0, later).is_err());
+        assert!(limiter.check_at(u32::MAX, later).is_err());
+    }
+
+    #[test]
+    fn ipv6_clients_are_limited_per_slash_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(other));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(client_key(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(client_key(v4), v4);
     }
 
     #[test]

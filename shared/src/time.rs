@@ -34,6 +34,25 @@ pub fn format_ms(ms: i64) -> String {
     }
 }
 
+/// An HTTP `Date` value (RFC 9110 IMF-fixdate): `Tue, 01 Dec 2026 14:00:00 GMT`.
+pub fn http_date(at: std::time::SystemTime) -> String {
+    let dt = OffsetDateTime::from(at);
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[dt.weekday().number_days_from_monday() as usize],
+        dt.day(),
+        MONTHS[dt.month() as usize - 1],
+        dt.year(),
+        dt.hour(),
+        dt.minute(),
+        dt.second()
+    )
+}
+
 /// Parses an RFC 3339 timestamp with any offset into epoch milliseconds (UTC).
 pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
     let dt = OffsetDateTime::parse(text.trim(), &Rfc3339).ok()?;
@@ -52,5 +71,11 @@ mod tests {
         assert_eq!(format_ms(with_offset), "2026-01-01T12:00:00.250Z");
         assert_eq!(parse_rfc3339_ms("yesterday"), None);
         assert_eq!(parse_rfc3339_ms("2026-01-01"), None);
+    }
+
+    #[test]
+    fn http_dates_are_imf_fixdate() {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_133_600);
+        assert_eq!(http_date(at), "Tue, 01 Dec 2026 14:00:00 GMT");
     }
 }

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::http::ApiError;
 
 /// Jobs committed in one transaction at most.
 const MAX_GROUP: usize = 512;
@@ -25,16 +24,6 @@ pub enum WriteError {
     Stopped,
     /// The job or its transaction failed (already logged by the writer).
     Failed,
-}
-
-impl From<WriteError> for ApiError {
-    fn from(err: WriteError) -> ApiError {
-        match err {
-            WriteError::QueueFull => ApiError::unavailable("Write queue is full, retry shortly", 1),
-            WriteError::Stopped => ApiError::unavailable("Service is shutting down", 5),
-            WriteError::Failed => ApiError::new(500, "Internal server error"),
-        }
-    }
 }
 
 type Reply<R> = SyncSender<Result<R, WriteError>>;

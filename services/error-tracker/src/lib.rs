@@ -20,7 +20,7 @@ pub mod webhook;
 use std::sync::Arc;
 
 use shared::cli::{About, StartError};
-use shared::http::{Router, Server, ServerOptions};
+use shared::http::{Policy, Router, Server, ServerOptions};
 use shared::writer::Writer;
 use shared::{Running, Shutdown};
 
@@ -49,21 +49,27 @@ pub struct State {
     pub alerts: alerts::Alerts,
 }
 
-/// The API, as a table.
+/// Anyone: health, pages, assets; never rate limited.
+const OPEN: Policy<State> = Policy::open();
+/// The service's `API_KEY`; rate limited per client.
+const KEY: Policy<State> = Policy::api_key();
+
+/// The API, as a table: method, path, who may call it, handler.
 pub fn routes() -> Router<State> {
     Router::new()
-        .get("/health", api::health)
-        .post("/api/errors", api::report_error)
-        .get("/api/errors", api::list_errors)
-        .get("/api/errors/{id}", api::error_detail)
-        .post("/api/errors/{id}/resolve", api::resolve)
-        .post("/api/errors/{id}/unresolve", api::unresolve)
-        .get("/api/projects", api::projects)
-        .get("/api/environments", api::environments)
-        .post("/api/test-alert", api::test_alert)
-        .get("/", web::list_page)
-        .get("/errors/{id}", web::detail_page)
-        .get("/static/{file}", web::static_file)
+        .get("/health", OPEN, api::health)
+        .post("/api/errors", KEY, api::report_error)
+        .get("/api/errors", KEY, api::list_errors)
+        .get("/api/errors/{id}", KEY, api::error_detail)
+        .post("/api/errors/{id}/resolve", KEY, api::resolve)
+        .post("/api/errors/{id}/unresolve", KEY, api::unresolve)
+        .get("/api/projects", KEY, api::projects)
+        .get("/api/environments", KEY, api::environments)
+        .post("/api/test-alert", KEY, api::test_alert)
+        .unmatched("/api", KEY)
+        .get("/", OPEN, web::list_page)
+        .get("/errors/{id}", OPEN, web::detail_page)
+        .get("/static/{file}", OPEN, web::static_file)
 }
 
 /// Opens the database, starts the writer, retention, the alert sender and the HTTP server;

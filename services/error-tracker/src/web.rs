@@ -47,16 +47,16 @@ pub fn static_file<S>(_state: &S, request: &Request) -> Result<Response, ApiErro
 
 #[cfg(test)]
 mod tests {
-    use shared::http::{RouteMatch, Router};
+    use shared::http::{Policy, RouteMatch, Router};
 
     use super::*;
 
     fn get(handler: fn(&(), &Request) -> Result<Response, ApiError>, target: &str) -> Response {
         // Route the request so that `{id}` is captured as the service's router would.
         let router = Router::new()
-            .get("/", handler)
-            .get("/errors/{id}", handler)
-            .get("/static/{file}", handler);
+            .get("/", Policy::open(), handler)
+            .get("/errors/{id}", Policy::open(), handler)
+            .get("/static/{file}", Policy::open(), handler);
         router.dispatch(&(), &mut Request::new("GET", target))
     }
 

@@ -23,7 +23,7 @@ pub mod web;
 use std::sync::Arc;
 
 use shared::cli::{About, StartError};
-use shared::http::{Router, Server, ServerOptions};
+use shared::http::{Policy, Router, Server, ServerOptions};
 use shared::{Running, Shutdown};
 
 pub use config::Config;
@@ -48,19 +48,25 @@ pub struct State {
     pub shutdown: Shutdown,
 }
 
-/// The API, as a table.
+/// Anyone: health, the page, assets; never rate limited.
+const OPEN: Policy<State> = Policy::open();
+/// The service's `API_KEY`; rate limited per client.
+const KEY: Policy<State> = Policy::api_key();
+
+/// The API, as a table: method, path, who may call it, handler.
 pub fn routes() -> Router<State> {
     Router::new()
-        .get("/health", api::health)
-        .get("/api/logs", api::list_logs)
-        .get("/api/logs/histogram", api::histogram)
-        .get("/api/logs/tail", api::live_tail)
-        .get("/api/containers", api::containers)
-        .get("/api/logs/containers", api::containers)
-        .get("/api/stats", api::stats)
-        .get("/api/logs/stats", api::stats)
-        .get("/", web::logs_page)
-        .get("/static/{file}", web::static_file)
+        .get("/health", OPEN, api::health)
+        .get("/api/logs", KEY, api::list_logs)
+        .get("/api/logs/histogram", KEY, api::histogram)
+        .get("/api/logs/tail", KEY, api::live_tail)
+        .get("/api/containers", KEY, api::containers)
+        .get("/api/logs/containers", KEY, api::containers)
+        .get("/api/stats", KEY, api::stats)
+        .get("/api/logs/stats", KEY, api::stats)
+        .unmatched("/api", KEY)
+        .get("/", OPEN, web::logs_page)
+        .get("/static/{file}", OPEN, web::static_file)
 }
 
 /// Opens the database, starts ingestion and the HTTP server; returns at once.

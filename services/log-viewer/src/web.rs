@@ -35,14 +35,14 @@ pub fn static_file<S>(_state: &S, request: &Request) -> Result<Response, ApiErro
 
 #[cfg(test)]
 mod tests {
-    use shared::http::{RouteMatch, Router};
+    use shared::http::{Policy, RouteMatch, Router};
 
     use super::*;
 
     fn get(handler: fn(&(), &Request) -> Result<Response, ApiError>, target: &str) -> Response {
         let router = Router::new()
-            .get("/", handler)
-            .get("/static/{file}", handler);
+            .get("/", Policy::open(), handler)
+            .get("/static/{file}", Policy::open(), handler);
         router.dispatch(&(), &mut Request::new("GET", target))
     }
 

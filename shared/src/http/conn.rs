@@ -1,32 +1,45 @@
 //! Reading requests off one connection: the head with `httparse`, then the body by
-//! `Content-Length` or chunked, always within the size limit and the idle timeout.
+//! `Content-Length` or chunked, always within the size limits, the head deadline and the
+//! idle timeout. Framing is strict (RFC 9112): anything a proxy in front of us could read
+//! differently — both `Transfer-Encoding` and `Content-Length`, a coding other than exactly
+//! `chunked`, a length that is not plain digits, bare LF line ends, a missing `Host` — is
+//! refused, never guessed at.
+//!
+//! Generic over the byte stream so the parser can be fed arbitrary bytes in tests.
 
 use std::io::{self, Read};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use super::budget::{Permit, Semaphore};
 use crate::shutdown::Shutdown;
 
 /// Reads block at most this long, so an idle connection notices shutdown quickly.
 pub(crate) const READ_SLICE: Duration = Duration::from_millis(250);
 /// Largest request head (request line and headers).
-const MAX_HEAD: usize = 16 * 1024;
+pub(crate) const MAX_HEAD: usize = 16 * 1024;
+/// Head bytes a connection may buffer without taking from the shared head budget: enough
+/// for any ordinary request, small enough that `MAX_CONNECTIONS` of them stay cheap.
+pub(crate) const HEAD_FREE: usize = 2 * 1024;
 /// Headers per request.
 const MAX_HEADERS: usize = 64;
 /// Longest chunk-size or trailer line in a chunked body.
 const MAX_CHUNK_LINE: usize = 1024;
+/// Bytes read from the socket at once.
+const READ_CHUNK: usize = 8 * 1024;
 
 /// Why reading a request stopped.
 #[derive(Debug)]
 pub(crate) enum ReadError {
     /// The peer closed the connection (or reset it).
     Closed,
-    /// Nothing arrived for the idle timeout.
+    /// Nothing arrived for the idle timeout, or the head missed its deadline.
     Timeout,
     /// Shutdown was asked for while the connection was idle between requests.
     Shutdown,
     /// The head or the body is over its limit.
     TooLarge,
+    /// A large head could not get memory from the shared head budget.
+    Busy,
     /// The bytes are not valid HTTP; the message says why.
     Malformed(String),
 }
@@ -40,6 +53,7 @@ pub(crate) struct Head {
 }
 
 /// How the request body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Framing {
     None,
     Length(u64),
@@ -47,11 +61,15 @@ pub(crate) enum Framing {
 }
 
 impl Head {
-    fn header(&self, name: &str) -> Option<&str> {
+    fn values<'h>(&'h self, name: &'h str) -> impl Iterator<Item = &'h str> + 'h {
         self.headers
             .iter()
-            .find(|(n, _)| n == name)
+            .filter(move |(n, _)| n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    fn header<'h>(&'h self, name: &'h str) -> Option<&'h str> {
+        self.values(name).next()
     }
 
     /// Whether the client wants the connection kept open after this request.
@@ -64,29 +82,46 @@ impl Head {
         }
     }
 
-    /// Whether the client waits for `100 Continue` before sending the body.
+    /// Whether the client waits for `100 Continue` before sending the body (never sent to
+    /// an HTTP/1.0 client).
     pub fn expects_continue(&self) -> bool {
-        self.header("expect")
+        !self.http_10
+            && self
+                .header("expect")
             .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
     }
 
-    /// The body framing; conflicting or invalid lengths are an error.
+    /// Checks what RFC 9112 requires of a request head and returns its body framing; the
+    /// error is the `detail` of a `400` after which the connection closes.
     pub fn framing(&self) -> Result<Framing, String> {
-        if let Some(te) = self.header("transfer-encoding") {
-            if te.to_ascii_lowercase().trim().ends_with("chunked") {
-                return Ok(Framing::Chunked);
+        let hosts = self.values("host").count();
+        if !self.http_10 && hosts == 0 {
+            return Err("an HTTP/1.1 request needs a Host header".to_string());
+        }
+        if hosts > 1 {
+            return Err("more than one Host header".to_string());
+        }
+        let codings: Vec<&str> = self.values("transfer-encoding").collect();
+        let lengths: Vec<&str> = self.values("content-length").collect();
+        if !codings.is_empty() && !lengths.is_empty() {
+            return Err("both Transfer-Encoding and Content-Length".to_string());
+        }
+        match codings.as_slice() {
+            [] => {}
+            [coding] if coding.trim().eq_ignore_ascii_case("chunked") => {
+                return Ok(Framing::Chunked)
             }
-            return Err(format!("unsupported Transfer-Encoding {te:?}"));
+            _ => {
+                return Err(format!(
+                    "Transfer-Encoding must be exactly 'chunked' (got {:?})",
+                    codings.join(", ")
+                ))
+            }
         }
         let mut length: Option<u64> = None;
-        for (name, value) in &self.headers {
-            if name != "content-length" {
-                continue;
-            }
-            let parsed: u64 = value
-                .trim()
-                .parse()
-                .map_err(|_| format!("invalid Content-Length {value:?}"))?;
+        for value in lengths {
+            let parsed = parse_digits(value.trim())
+                .ok_or_else(|| format!("invalid Content-Length {value:?}"))?;
             if length.is_some_and(|l| l != parsed) {
                 return Err("conflicting Content-Length headers".to_string());
             }
@@ -99,23 +134,55 @@ impl Head {
     }
 }
 
+/// Plain decimal digits only (no sign, no spaces); a number too large for `u64` is
+/// `u64::MAX` (over any body limit, so a `413`, not a `400`).
+fn parse_digits(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.parse().unwrap_or(u64::MAX))
+}
+
+/// A chunk size: hex digits only (at most 15), optionally followed by `;extensions`.
+fn parse_chunk_size(line: &str) -> Option<usize> {
+    let size = match line.split_once(';') {
+        Some((size, _extensions)) => size.trim_end_matches([' ', '\t']),
+        None => line,
+    };
+    let hex_only = !size.is_empty() && size.len() <= 15 && size.bytes().all(|b| b.is_ascii_hexdigit());
+    hex_only
+        .then(|| usize::from_str_radix(size, 16).ok())
+        .flatten()
+}
+
 /// One client connection with its read buffer.
-pub(crate) struct Conn {
-    pub stream: TcpStream,
+pub(crate) struct Conn<'b, S> {
+    pub stream: S,
     buf: Vec<u8>,
     start: usize,
     idle_timeout: Duration,
     shutdown: Shutdown,
+    head_budget: &'b Semaphore,
+    head_permit: Option<Permit<'b>>,
 }
 
-impl Conn {
-    pub fn new(stream: TcpStream, idle_timeout: Duration, shutdown: Shutdown) -> Conn {
+impl<'b, S: Read> Conn<'b, S> {
+    /// A connection reading from `stream`; heads over [`HEAD_FREE`] bytes take memory from
+    /// `head_budget`.
+    pub fn new(
+        stream: S,
+        idle_timeout: Duration,
+        shutdown: Shutdown,
+        head_budget: &'b Semaphore,
+    ) -> Conn<'b, S> {
         Conn {
             stream,
-            buf: Vec::with_capacity(4096),
+            buf: Vec::new(),
             start: 0,
             idle_timeout,
             shutdown,
+            head_budget,
+            head_permit: None,
         }
     }
 
@@ -136,74 +203,120 @@ impl Conn {
         }
     }
 
-    /// Reads at least one more byte into the buffer. Waits in short slices so that a
-    /// connection idle `between_requests` notices shutdown (a request in flight is finished);
-    /// gives up after the idle timeout without progress.
-    fn fill(&mut self, between_requests: bool) -> Result<(), ReadError> {
-        if self.start > 0 && self.start >= self.buf.len() / 2 {
+    /// Reads up to `max` more bytes into the buffer (at least one). Waits in short slices so
+    /// that a connection idle `between_requests` notices shutdown (a request in flight is
+    /// finished); gives up after the idle timeout without progress, or at `deadline`.
+    fn fill(
+        &mut self,
+        max: usize,
+        between_requests: bool,
+        deadline: Option<Instant>,
+    ) -> Result<(), ReadError> {
+        if self.start > 0 {
             self.buf.drain(..self.start);
             self.start = 0;
         }
-        let waiting_for_new_request = between_requests && self.buffered().is_empty();
+        let waiting_for_new_request = between_requests && self.buf.is_empty();
         let began = Instant::now();
-        let mut chunk = [0u8; 8192];
-        loop {
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Err(ReadError::Closed),
-                Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    return Ok(());
-                }
+        let filled = self.buf.len();
+        self.buf.resize(filled + max.clamp(1, READ_CHUNK), 0);
+        let result = loop {
+            match self.stream.read(&mut self.buf[filled..]) {
+                Ok(0) => break Err(ReadError::Closed),
+                Ok(n) => break Ok(filled + n),
                 Err(e) if is_timeout(&e) => {
                     if waiting_for_new_request && self.shutdown.is_set() {
-                        return Err(ReadError::Shutdown);
+                        break Err(ReadError::Shutdown);
                     }
-                    if began.elapsed() >= self.idle_timeout {
-                        return Err(ReadError::Timeout);
+                    let now = Instant::now();
+                    if now.duration_since(began) >= self.idle_timeout
+                        || deadline.is_some_and(|d| now >= d)
+                    {
+                        break Err(ReadError::Timeout);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Err(ReadError::Closed),
+                Err(_) => break Err(ReadError::Closed),
             }
+        };
+        self.buf.truncate(*result.as_ref().unwrap_or(&filled));
+        result.map(|_| ())
+    }
+
+    /// Reads the next request head. Once its first byte has arrived, the whole head must
+    /// arrive within the idle timeout (a deadline not reset by each byte, so a client
+    /// trickling a byte at a time cannot hold the connection for long).
+    pub fn read_head(&mut self) -> Result<Head, ReadError> {
+        let mut deadline: Option<Instant> = None;
+        loop {
+            if !self.buffered().is_empty() {
+                deadline.get_or_insert_with(|| Instant::now() + self.idle_timeout);
+                if let Some(head) = self.parse_head()? {
+                    self.head_permit = None;
+                    self.shrink_buffer();
+                    return Ok(head);
+                }
+                if self.buffered().len() > MAX_HEAD {
+                    return Err(ReadError::TooLarge);
+                }
+            }
+            let room = if self.head_permit.is_some() {
+                MAX_HEAD + 1 - self.buffered().len()
+            } else if self.buffered().len() < HEAD_FREE {
+                HEAD_FREE - self.buffered().len()
+            } else {
+                // A large head: take its room from the shared budget, or give up.
+                let permit = self
+                    .head_budget
+                    .acquire_within(MAX_HEAD, Duration::from_secs(1))
+                    .ok_or(ReadError::Busy)?;
+                self.head_permit = Some(permit);
+                MAX_HEAD + 1 - self.buffered().len()
+            };
+            self.fill(room, true, deadline)?;
         }
     }
 
-    /// Reads the next request head.
-    pub fn read_head(&mut self) -> Result<Head, ReadError> {
-        loop {
-            if !self.buffered().is_empty() {
-                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-                let mut parsed = httparse::Request::new(&mut headers);
-                match parsed.parse(self.buffered()) {
-                    Ok(httparse::Status::Complete(len)) => {
-                        let head = Head {
-                            method: parsed.method.unwrap_or("GET").to_string(),
-                            target: parsed.path.unwrap_or("/").to_string(),
-                            http_10: parsed.version == Some(0),
-                            headers: parsed
-                                .headers
-                                .iter()
-                                .map(|h| {
-                                    (
-                                        h.name.to_ascii_lowercase(),
-                                        String::from_utf8_lossy(h.value).into_owned(),
-                                    )
-                                })
-                                .collect(),
-                        };
-                        self.consume(len);
-                        return Ok(head);
-                    }
-                    Ok(httparse::Status::Partial) => {
-                        if self.buffered().len() > MAX_HEAD {
-                            return Err(ReadError::TooLarge);
-                        }
-                    }
-                    Err(httparse::Error::TooManyHeaders) => return Err(ReadError::TooLarge),
-                    Err(e) => return Err(ReadError::Malformed(format!("malformed request: {e}"))),
-                }
-            }
-            self.fill(true)?;
+    /// A complete head at the start of the buffer, consumed; `None` while it is partial.
+    fn parse_head(&mut self) -> Result<Option<Head>, ReadError> {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Request::new(&mut headers);
+        let len = match parsed.parse(self.buffered()) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(httparse::Error::TooManyHeaders) => return Err(ReadError::TooLarge),
+            Err(e) => return Err(ReadError::Malformed(format!("malformed request: {e}"))),
+        };
+        if has_bare_lf(&self.buffered()[..len]) {
+            return Err(ReadError::Malformed(
+                "malformed request: lines must end with CRLF".to_string(),
+            ));
+        }
+        let head = Head {
+            method: parsed.method.unwrap_or("GET").to_string(),
+            target: parsed.path.unwrap_or("/").to_string(),
+            http_10: parsed.version == Some(0),
+            headers: parsed
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_ascii_lowercase(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect(),
+        };
+        self.consume(len);
+        Ok(Some(head))
+    }
+
+    /// Gives back the memory of a large head once it has been parsed.
+    fn shrink_buffer(&mut self) {
+        if self.buf.capacity() > HEAD_FREE && self.buffered().len() <= HEAD_FREE {
+            self.buf.drain(..self.start);
+            self.start = 0;
+            self.buf.shrink_to(HEAD_FREE);
         }
     }
 
@@ -222,33 +335,56 @@ impl Conn {
         }
     }
 
+    /// Appends exactly `n` bytes to `out`: what is buffered first, then straight from the
+    /// stream into `out` (a body never passes through the connection's buffer).
     fn read_exact_into(&mut self, n: usize, out: &mut Vec<u8>) -> Result<(), ReadError> {
-        let mut remaining = n;
+        let take = n.min(self.buffered().len());
+        out.extend_from_slice(&self.buffered()[..take]);
+        self.consume(take);
+        let mut remaining = n - take;
+        let began = Instant::now();
+        let mut last_progress = began;
         while remaining > 0 {
-            if self.buffered().is_empty() {
-                self.fill(false)?;
+            let filled = out.len();
+            out.resize(filled + remaining.min(READ_CHUNK), 0);
+            let read = self.stream.read(&mut out[filled..]);
+            out.truncate(filled + *read.as_ref().unwrap_or(&0));
+            match read {
+                Ok(0) => return Err(ReadError::Closed),
+                Ok(got) => {
+                    remaining -= got;
+                    last_progress = Instant::now();
+                }
+                Err(e) if is_timeout(&e) => {
+                    if last_progress.elapsed() >= self.idle_timeout {
+                        return Err(ReadError::Timeout);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(ReadError::Closed),
             }
-            let take = remaining.min(self.buffered().len());
-            out.extend_from_slice(&self.buffered()[..take]);
-            self.consume(take);
-            remaining -= take;
         }
         Ok(())
     }
 
+    /// One CRLF-terminated line of a chunked body, without its CRLF.
     fn read_line(&mut self) -> Result<String, ReadError> {
         loop {
             if let Some(pos) = self.buffered().iter().position(|&b| b == b'\n') {
-                let line = String::from_utf8_lossy(&self.buffered()[..pos])
-                    .trim_end()
-                    .to_string();
+                if pos == 0 || self.buffered()[pos - 1] != b'\r' {
+                    return Err(ReadError::Malformed(
+                        "chunked body lines must end with CRLF".to_string(),
+                    ));
+                }
+                let line = String::from_utf8_lossy(&self.buffered()[..pos - 1]).into_owned();
                 self.consume(pos + 1);
                 return Ok(line);
             }
             if self.buffered().len() > MAX_CHUNK_LINE {
                 return Err(ReadError::Malformed("chunk line too long".to_string()));
             }
-            self.fill(false)?;
+            let room = MAX_CHUNK_LINE + 1 - self.buffered().len();
+            self.fill(room, false, None)?;
         }
     }
 
@@ -256,9 +392,8 @@ impl Conn {
         let mut body = Vec::new();
         loop {
             let line = self.read_line()?;
-            let size_text = line.split(';').next().unwrap_or("").trim();
-            let size = usize::from_str_radix(size_text, 16)
-                .map_err(|_| ReadError::Malformed(format!("invalid chunk size {size_text:?}")))?;
+            let size = parse_chunk_size(&line)
+                .ok_or_else(|| ReadError::Malformed(format!("invalid chunk size {line:?}")))?;
             if size == 0 {
                 // Trailer section: header lines until an empty one.
                 while !self.read_line()?.is_empty() {}
@@ -277,9 +412,140 @@ impl Conn {
     }
 }
 
+/// Whether a head has a line ending in LF without CR before it.
+fn has_bare_lf(head: &[u8]) -> bool {
+    head.iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
+}
+
 fn is_timeout(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses `bytes` as one request on a connection that ends after them: the framing of
+    /// its head and the body read by it, or the error.
+    fn parse(bytes: &[u8]) -> Result<(Framing, Vec<u8>), String> {
+        let budget = Semaphore::new(64 * 1024);
+        let mut conn = Conn::new(bytes, Duration::from_secs(1), Shutdown::new(), &budget);
+        let head = conn.read_head().map_err(|e| format!("{e:?}"))?;
+        let framing = head.framing()?;
+        let body = conn
+            .read_body(framing, 1024)
+            .map_err(|e| format!("{e:?}"))?;
+        Ok((framing, body))
+    }
+
+    fn check(request: &str, expected: Result<&str, &str>) {
+        let got = parse(request.as_bytes());
+        match (expected, &got) {
+            (Ok(body), Ok((_, got_body))) => {
+                assert_eq!(String::from_utf8_lossy(got_body), body, "{request:?}")
+            }
+            (Err(needle), Err(err)) => assert!(err.contains(needle), "{request:?}: {err}"),
+            _ => panic!("{request:?}: expected {expected:?}, got {got:?}"),
+        }
+    }
+
+    #[test]
+    fn framing_conformance_table() {
+        let table: &[(&str, Result<&str, &str>)] = &[
+            ("GET / HTTP/1.1\r\nHost: h\r\n\r\n", Ok("")),
+            ("GET / HTTP/1.0\r\n\r\n", Ok("")),
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc", Ok("abc")),
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", Ok("abc")),
+            ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", Ok("abc")),
+            ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n3;ext=1\r\nabc\r\n0\r\nX-T: 1\r\n\r\n", Ok("abc")),
+            // Smuggling: two framings, or a coding we do not speak.
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", Err("both Transfer-Encoding and Content-Length")),
+            ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", Err("exactly 'chunked'")),
+            ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n", Err("exactly 'chunked'")),
+            ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", Err("exactly 'chunked'")),
+            // Lengths are digits only, and agree.
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +3\r\n\r\nabc", Err("invalid Content-Length")),
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3 3\r\n\r\nabc", Err("invalid Content-Length")),
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3,3\r\n\r\nabc", Err("invalid Content-Length")),
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0x3\r\n\r\nabc", Err("invalid Content-Length")),
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", Err("invalid Content-Length")),
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\n", Err("TooLarge")),
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", Err("conflicting Content-Length")),
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2000\r\n\r\n", Err("TooLarge")),
+            // Chunk sizes are hex digits only, every line ends in CRLF.
+            ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n+3\r\nabc\r\n0\r\n\r\n", Err("invalid chunk size")),
+            ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n 3\r\nabc\r\n0\r\n\r\n", Err("invalid chunk size")),
+            ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n", Err("invalid chunk size")),
+            ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n", Err("invalid chunk size")),
+            ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n", Err("CRLF")),
+            ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n0\r\n\r\n", Err("CRLF")),
+            ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n401\r\n", Err("TooLarge")),
+            ("GET / HTTP/1.1\nHost: h\n\n", Err("CRLF")),
+            // Host: required in HTTP/1.1, never twice.
+            ("GET / HTTP/1.1\r\n\r\n", Err("needs a Host header")),
+            ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", Err("more than one Host")),
+            // Truncated input is a closed connection, not a request.
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nab", Err("Closed")),
+            ("GET / HTTP/1.1\r\nHost", Err("Closed")),
+            ("GET / HTTP/1.1\r\nHo st: h\r\n\r\n", Err("malformed request")),
+        ];
+        for (request, expected) in table {
+            check(request, *expected);
+        }
+    }
+
+    #[test]
+    fn a_head_over_the_limit_is_too_large() {
+        let mut request = b"GET / HTTP/1.1\r\nHost: h\r\nX-Pad: ".to_vec();
+        request.extend(std::iter::repeat_n(b'a', MAX_HEAD));
+        request.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(parse(&request).unwrap_err(), "TooLarge");
+    }
+
+    #[test]
+    fn a_large_head_needs_the_head_budget() {
+        let mut request = b"GET / HTTP/1.1\r\nHost: h\r\nX-Pad: ".to_vec();
+        request.extend(std::iter::repeat_n(b'a', 4 * HEAD_FREE));
+        request.extend_from_slice(b"\r\n\r\n");
+        let exhausted = Semaphore::new(MAX_HEAD - 1);
+        let mut conn = Conn::new(
+            &request[..],
+            Duration::from_secs(1),
+            Shutdown::new(),
+            &exhausted,
+        );
+        assert!(matches!(conn.read_head(), Err(ReadError::Busy)));
+        let budget = Semaphore::new(MAX_HEAD);
+        let mut conn = Conn::new(&request[..], Duration::from_secs(1), Shutdown::new(), &budget);
+        assert!(conn.read_head().is_ok());
+        assert!(
+            budget.acquire_within(MAX_HEAD, Duration::ZERO).is_some(),
+            "the head's budget is given back once it is parsed"
+        );
+    }
+
+    #[test]
+    fn pipelined_requests_are_read_one_after_another() {
+        let bytes = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhiGET /c HTTP/1.1\r\nHost: h\r\n\r\n";
+        let budget = Semaphore::new(0);
+        let mut conn = Conn::new(&bytes[..], Duration::from_secs(1), Shutdown::new(), &budget);
+        let mut seen = Vec::new();
+        while let Ok(head) = conn.read_head() {
+            let framing = head.framing().unwrap();
+            seen.push((head.target, conn.read_body(framing, 100).unwrap()));
+        }
+        assert_eq!(
+            seen,
+            vec![
+                ("/a".to_string(), vec![]),
+                ("/b".to_string(), b"hi".to_vec()),
+                ("/c".to_string(), vec![])
+            ]
+        );
+    }
 }

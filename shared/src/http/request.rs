@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde::de::DeserializeOwned;
 
 use super::response::ApiError;
+use super::target::Target;
 
 /// An HTTP request with its body fully read (within the size limit).
 #[derive(Debug, Clone)]
@@ -20,15 +21,26 @@ pub struct Request {
 
 impl Request {
     /// A request for `target` (path plus optional `?query`), e.g. for handler unit tests.
+    /// The path is made canonical as the server does; a target the server would refuse
+    /// keeps its raw path.
     pub fn new(method: &str, target: &str) -> Request {
-        let (path, query) = match target.split_once('?') {
-            Some((path, query)) => (path, parse_query(query)),
-            None => (target, Vec::new()),
-        };
+        let method = method.to_ascii_uppercase();
+        let target = Target::parse(&method, target).unwrap_or_else(|_| {
+            let (path, query) = target.split_once('?').unwrap_or((target, ""));
+            Target {
+                path: path.to_string(),
+                query: query.to_string(),
+            }
+        });
+        Request::from_target(method, target)
+    }
+
+    /// The request the server builds from a request line it has already validated.
+    pub(crate) fn from_target(method: String, target: Target) -> Request {
         Request {
-            method: method.to_ascii_uppercase(),
-            path: percent_decode(path, false),
-            query,
+            method,
+            path: target.path,
+            query: parse_query(&target.query),
             headers: Vec::new(),
             body: Vec::new(),
             remote_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -63,7 +75,7 @@ impl Request {
         &self.method
     }
 
-    /// The percent-decoded path, without the query string.
+    /// The canonical, percent-decoded path, without the query string or a trailing slash.
     pub fn path(&self) -> &str {
         &self.path
     }
@@ -130,14 +142,14 @@ pub(crate) fn parse_query(query: &str) -> Vec<(String, String)> {
         .filter(|part| !part.is_empty())
         .map(|part| {
             let (key, value) = part.split_once('=').unwrap_or((part, ""));
-            (percent_decode(key, true), percent_decode(value, true))
+            (percent_decode(key), percent_decode(value))
         })
         .collect()
 }
 
-/// Decodes `%XX` escapes (and `+` as space when `plus_is_space`); invalid escapes stay as
+/// Decodes a query key or value: `%XX` escapes and `+` as space; invalid escapes stay as
 /// they are and invalid UTF-8 becomes U+FFFD.
-pub(crate) fn percent_decode(text: &str, plus_is_space: bool) -> String {
+fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -151,7 +163,7 @@ pub(crate) fn percent_decode(text: &str, plus_is_space: bool) -> String {
                 }
                 _ => out.push(b'%'),
             },
-            b'+' if plus_is_space => out.push(b' '),
+            b'+' => out.push(b' '),
             other => out.push(other),
         }
         i += 1;
@@ -184,7 +196,7 @@ mod tests {
 
     #[test]
     fn path_keeps_plus() {
-        let req = Request::new("GET", "/a+b/%41");
+        let req = Request::new("GET", "/a+b/%41/");
         assert_eq!(req.path(), "/a+b/A");
     }
 

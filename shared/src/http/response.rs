@@ -234,12 +234,6 @@ impl From<ApiError> for Response {
     }
 }
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(err: rusqlite::Error) -> ApiError {
-        ApiError::internal("database error", err)
-    }
-}
-
 /// The reason phrase for the status codes we send.
 pub(crate) fn reason(status: u16) -> &'static str {
     match status {
