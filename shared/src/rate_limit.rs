@@ -33,9 +33,7 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(Ipv6Addr::from(
-                u128::from(v6) & !0xFFFF_FFFF_FFFF_FFFF_u128,
-            )),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !0xFFFF_FFFF_FFFF_FFFF_u128)),
         },
     }
 }
@@ -157,7 +155,9 @@ mod tests {
         let t0 = Instant::now();
         assert!(limiter.check_at(0, t0).is_ok());
         for client in 1..MAX_CLIENTS as u32 {
-            assert!(limiter.check_at(client, t0 + Duration::from_millis(1)).is_ok());
+            assert!(limiter
+                .check_at(client, t0 + Duration::from_millis(1))
+                .is_ok());
         }
         // The table is full: the busy client 0 is seen again, so it is the most recent.
         let later = t0 + Duration::from_millis(2);

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-
 /// Jobs committed in one transaction at most.
 const MAX_GROUP: usize = 512;
 

@@ -40,9 +40,11 @@ mod tests {
     use super::*;
 
     fn get(handler: fn(&(), &Request) -> Result<Response, ApiError>, target: &str) -> Response {
-        let router = Router::new()
-            .get("/", Policy::open(), handler)
-            .get("/static/{file}", Policy::open(), handler);
+        let router = Router::new().get("/", Policy::open(), handler).get(
+            "/static/{file}",
+            Policy::open(),
+            handler,
+        );
         router.dispatch(&(), &mut Request::new("GET", target))
     }
 

@@ -88,7 +88,7 @@ impl Head {
         !self.http_10
             && self
                 .header("expect")
-            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+                .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
     }
 
     /// Checks what RFC 9112 requires of a request head and returns its body framing; the
@@ -149,7 +149,8 @@ fn parse_chunk_size(line: &str) -> Option<usize> {
         Some((size, _extensions)) => size.trim_end_matches([' ', '\t']),
         None => line,
     };
-    let hex_only = !size.is_empty() && size.len() <= 15 && size.bytes().all(|b| b.is_ascii_hexdigit());
+    let hex_only =
+        !size.is_empty() && size.len() <= 15 && size.bytes().all(|b| b.is_ascii_hexdigit());
     hex_only
         .then(|| usize::from_str_radix(size, 16).ok())
         .flatten()
@@ -521,7 +522,12 @@ mod tests {
         );
         assert!(matches!(conn.read_head(), Err(ReadError::Busy)));
         let budget = Semaphore::new(MAX_HEAD);
-        let mut conn = Conn::new(&request[..], Duration::from_secs(1), Shutdown::new(), &budget);
+        let mut conn = Conn::new(
+            &request[..],
+            Duration::from_secs(1),
+            Shutdown::new(),
+            &budget,
+        );
         assert!(conn.read_head().is_ok());
         assert!(
             budget.acquire_within(MAX_HEAD, Duration::ZERO).is_some(),

@@ -15,6 +15,8 @@
 
 mod budget;
 mod conn;
+#[cfg(test)]
+mod fuzz;
 pub mod params;
 mod request;
 mod response;

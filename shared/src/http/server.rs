@@ -418,7 +418,11 @@ fn linger(stream: &TcpStream) {
         match (&*stream).read(&mut sink) {
             Ok(0) => return,
             Ok(n) => discarded += n,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return,
         }

@@ -165,7 +165,10 @@ mod tests {
 
     #[test]
     fn asterisk_only_with_options() {
-        assert_eq!(Target::parse("OPTIONS", "*").map(|t| t.path), Ok("*".into()));
+        assert_eq!(
+            Target::parse("OPTIONS", "*").map(|t| t.path),
+            Ok("*".into())
+        );
     }
 
     #[test]

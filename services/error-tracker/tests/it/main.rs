@@ -4,5 +4,6 @@
 mod alerts;
 mod api;
 mod lifecycle;
+mod request_target;
 mod server_loop;
 mod support;

@@ -6,6 +6,7 @@
 
 mod api;
 mod ingest;
+mod request_target;
 mod search;
 mod support;
 mod tail;
