@@ -3,11 +3,13 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::config::{ConfigError, Env, COMMON_VARS_HELP};
 use crate::db::DbError;
+use crate::health::Watchdog;
 use crate::shutdown::Shutdown;
 
 /// What a binary says about itself in `--help` and `--version`.
@@ -58,29 +60,31 @@ impl From<std::io::Error> for StartError {
     }
 }
 
-/// A started service: its address, its threads, and what to do once they have stopped.
+/// A started service: its address, its threads (watched by its [`Watchdog`], so `/health`
+/// sees one that dies), and what to do once they have stopped.
 pub struct Running {
     addr: SocketAddr,
     shutdown: Shutdown,
-    threads: Vec<JoinHandle<()>>,
+    watchdog: Arc<Watchdog>,
     finishers: Vec<Box<dyn FnOnce() + Send>>,
 }
 
 impl Running {
-    /// A service listening on `addr`, stopped by `shutdown`.
-    pub fn new(addr: SocketAddr, shutdown: Shutdown) -> Running {
+    /// A service listening on `addr`, stopped by `shutdown`, its threads kept by `watchdog`.
+    pub fn new(addr: SocketAddr, shutdown: Shutdown, watchdog: Arc<Watchdog>) -> Running {
         Running {
             addr,
             shutdown,
-            threads: Vec::new(),
+            watchdog,
             finishers: Vec::new(),
         }
     }
 
-    /// A thread that ends by itself once the shutdown flag is set; joined in the order added
-    /// (add the HTTP server first, so in-flight requests finish before anything else stops).
-    pub fn with_thread(mut self, thread: JoinHandle<()>) -> Running {
-        self.threads.push(thread);
+    /// A thread that ends by itself once the shutdown flag is set; watched, and joined in
+    /// the order added (add the HTTP server first, so in-flight requests finish before
+    /// anything else stops).
+    pub fn with_thread(self, thread: JoinHandle<()>) -> Running {
+        self.watchdog.watch(thread);
         self
     }
 
@@ -97,7 +101,9 @@ impl Running {
 
     /// Waits until the shutdown flag is set and everything has stopped.
     pub fn wait(self) {
-        for thread in self.threads {
+        // The threads stay with the watchdog (and `/health`) until shutdown is asked for.
+        while self.shutdown.sleep(Duration::from_secs(3600)) {}
+        for thread in self.watchdog.take_threads() {
             if thread.join().is_err() {
                 log::error!("a service thread panicked");
             }
@@ -139,6 +145,7 @@ pub fn main(about: &About, start: impl FnOnce(&Env, Shutdown) -> Result<Running,
     }
     let env = Env::from_process();
     crate::logging::init(env.get("LOG_LEVEL").as_deref());
+    log_panics();
     raise_open_files_limit();
     let shutdown = Shutdown::new();
     if let Err(e) = shutdown.install_signal_handlers() {
@@ -159,6 +166,25 @@ pub fn main(about: &About, start: impl FnOnce(&Env, Shutdown) -> Result<Running,
             });
         }
     }
+}
+
+/// Sends panics (of a handler or a background thread) to the log, with the thread's name,
+/// so they are seen in the same place as everything else.
+fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let location = info.location().map(|l| l.to_string()).unwrap_or_default();
+        log::error!(
+            "thread '{}' panicked at {location}: {message}",
+            thread.name().unwrap_or("unnamed")
+        );
+    }));
 }
 
 /// `GET /health` on `127.0.0.1:$PORT` with a 2 s timeout: 0 on a 200, 1 otherwise.

@@ -9,10 +9,12 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod health;
 pub mod http;
 pub mod logging;
 pub mod rate_limit;
 pub mod shutdown;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
 pub mod web;

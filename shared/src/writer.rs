@@ -30,6 +30,16 @@ type Reply<R> = SyncSender<Result<R, WriteError>>;
 /// Submits jobs to the writer thread. Cheap to share between request threads.
 pub struct Writer<J, R> {
     queue: SyncSender<(J, Reply<R>)>,
+    running: Arc<AtomicBool>,
+}
+
+/// Cleared when the writer thread ends, however it ends (a panic included).
+struct RunningFlag(Arc<AtomicBool>);
+
+impl Drop for RunningFlag {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
 }
 
 /// Stops the writer thread once the server no longer submits.
@@ -51,10 +61,21 @@ impl<J: Send + 'static, R: Send + 'static> Writer<J, R> {
         let (queue, jobs) = mpsc::sync_channel(capacity);
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = Arc::clone(&stop);
+        let running = Arc::new(AtomicBool::new(true));
+        let on_exit = RunningFlag(Arc::clone(&running));
         let thread = thread::Builder::new()
             .name(name.to_string())
-            .spawn(move || write_loop(conn, jobs, stop_flag, apply))?;
-        Ok((Writer { queue }, WriterHandle { stop, thread }))
+            .spawn(move || {
+                let _on_exit = on_exit;
+                write_loop(conn, jobs, stop_flag, apply)
+            })?;
+        Ok((Writer { queue, running }, WriterHandle { stop, thread }))
+    }
+
+    /// Whether the writer thread is still running (it stops only at shutdown, unless it
+    /// died: then `/health` says so).
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
     }
 
     /// Queues a job and waits until its group is committed.
@@ -73,6 +94,7 @@ impl<J, R> Clone for Writer<J, R> {
     fn clone(&self) -> Self {
         Writer {
             queue: self.queue.clone(),
+            running: Arc::clone(&self.running),
         }
     }
 }
@@ -94,6 +116,7 @@ fn write_loop<J, R>(
     mut apply: impl FnMut(&Connection, J) -> rusqlite::Result<R>,
 ) {
     loop {
+        crate::health::fault_point("db-writer");
         let first = match jobs.recv_timeout(Duration::from_millis(100)) {
             Ok(job) => job,
             Err(RecvTimeoutError::Timeout) if stop.load(Ordering::SeqCst) => break,

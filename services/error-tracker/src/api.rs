@@ -122,24 +122,14 @@ pub fn test_alert(state: &State, _request: &Request) -> Result<Response, ApiErro
 
 /// `GET /health`: no key, never rate limited; 503 when the database cannot be read.
 pub fn health(state: &State, _request: &Request) -> Result<Response, ApiError> {
-    match db::health_counts(&state.reads.get()) {
-        Ok((total, unresolved)) => {
-            let alerts = state.alerts.stats();
-            Ok(Response::json(
-                200,
-                &json!({"status": "ok", "errors_total": total, "errors_unresolved": unresolved,
-                    "alerts_sent": alerts.sent, "alerts_failed": alerts.failed,
-                    "alerts_dropped": alerts.dropped}),
-            ))
-        }
-        Err(e) => {
-            log::error!("health check cannot read the database: {e}");
-            Ok(Response::json(
-                503,
-                &json!({"status": "error", "detail": "database unavailable"}),
-            ))
-        }
-    }
+    let figures = db::health_counts(&state.reads.get()).map(|(total, unresolved)| {
+        let alerts = state.alerts.stats();
+        let figures = json!({"errors_total": total, "errors_unresolved": unresolved,
+            "alerts_sent": alerts.sent, "alerts_failed": alerts.failed,
+            "alerts_dropped": alerts.dropped});
+        figures.as_object().cloned().unwrap_or_default()
+    });
+    Ok(shared::health::answer(figures, &state.watchdog))
 }
 
 fn update(state: &State, job: Job) -> Result<(), ApiError> {

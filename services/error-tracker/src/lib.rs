@@ -20,6 +20,7 @@ pub mod webhook;
 use std::sync::Arc;
 
 use shared::cli::{About, StartError};
+use shared::health::Watchdog;
 use shared::http::{Policy, Router, Server, ServerOptions};
 use shared::writer::Writer;
 use shared::{Running, Shutdown};
@@ -47,6 +48,8 @@ pub struct State {
     pub writer: Writer<db::Job, db::Outcome>,
     /// The alert queue (new and reopened groups).
     pub alerts: alerts::Alerts,
+    /// The background threads, for `/health`.
+    pub watchdog: Arc<Watchdog>,
 }
 
 /// Anyone: health, pages, assets; never rate limited.
@@ -95,14 +98,18 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
     )?;
     let (alerts, alert_sender) =
         alerts::Alerts::start(&config.alerts, &config.base_url, shutdown.clone())?;
+    let watchdog = Watchdog::new(shutdown.clone());
+    let probed = writer.clone();
+    watchdog.probe("db-writer", move || probed.is_running());
     let state = Arc::new(State {
         config,
         reads,
         writer,
         alerts,
+        watchdog: Arc::clone(&watchdog),
     });
     let http = server.spawn(routes(), state, shutdown.clone())?;
-    Ok(Running::new(addr, shutdown)
+    Ok(Running::new(addr, shutdown, watchdog)
         .with_thread(http)
         .with_thread(retention)
         .with_thread(alert_sender)

@@ -20,6 +20,7 @@ pub fn spawn(
     thread::Builder::new()
         .name("retention".to_string())
         .spawn(move || loop {
+            shared::health::fault_point("retention");
             let cutoff_ms = shared::time::now_ms() - i64::from(retention_days) * 86_400_000;
             match writer.submit(Job::Retention { cutoff_ms }) {
                 Ok(Outcome::Deleted(0)) => {}

@@ -1,6 +1,7 @@
 //! The HTTP handlers: every one reads through the pool; the ingestion thread writes.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 use serde_json::json;
 use shared::http::{ApiError, Request, Response};
@@ -125,32 +126,17 @@ pub fn live_tail(state: &State, request: &Request) -> Result<Response, ApiError>
 
 /// `GET /health`: no key, never rate limited; 503 when the database cannot be read.
 pub fn health(state: &State, _request: &Request) -> Result<Response, ApiError> {
-    let indexed = db::total_entries(&state.reads.get());
-    match indexed {
-        Ok(logs_indexed) => {
-            let last = state
-                .status
-                .last_ingest_ms
-                .load(std::sync::atomic::Ordering::SeqCst);
-            Ok(Response::json(
-                200,
-                &json!({
-                    "status": "ok",
-                    "logs_indexed": logs_indexed,
-                    "last_ingest": (last > 0).then(|| format_ms(last)),
-                    "containers_watched": state.status.watched().len(),
-                    "tail_streams": state.hub.open_streams(),
-                    "polls": state.status.polls.load(std::sync::atomic::Ordering::SeqCst),
-                    "search_index_compactions": state.status.compactions.load(std::sync::atomic::Ordering::SeqCst),
-                }),
-            ))
-        }
-        Err(e) => {
-            log::error!("health check cannot read the database: {e}");
-            Ok(Response::json(
-                503,
-                &json!({"status": "error", "detail": "database unavailable"}),
-            ))
-        }
-    }
+    let figures = db::total_entries(&state.reads.get()).map(|logs_indexed| {
+        let last = state.status.last_ingest_ms.load(Ordering::SeqCst);
+        let figures = json!({
+            "logs_indexed": logs_indexed,
+            "last_ingest": (last > 0).then(|| format_ms(last)),
+            "containers_watched": state.status.watched().len(),
+            "tail_streams": state.hub.open_streams(),
+            "polls": state.status.polls.load(Ordering::SeqCst),
+            "search_index_compactions": state.status.compactions.load(Ordering::SeqCst),
+        });
+        figures.as_object().cloned().unwrap_or_default()
+    });
+    Ok(shared::health::answer(figures, &state.watchdog))
 }

@@ -23,6 +23,7 @@ pub mod web;
 use std::sync::Arc;
 
 use shared::cli::{About, StartError};
+use shared::health::Watchdog;
 use shared::http::{Policy, Router, Server, ServerOptions};
 use shared::{Running, Shutdown};
 
@@ -46,6 +47,8 @@ pub struct State {
     pub status: Arc<ingest::IngestStatus>,
     /// Ends live tails on shutdown.
     pub shutdown: Shutdown,
+    /// The background threads, for `/health`.
+    pub watchdog: Arc<Watchdog>,
 }
 
 /// Anyone: health, the page, assets; never rate limited.
@@ -103,14 +106,16 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
         Arc::clone(&status),
         shutdown.clone(),
     )?;
+    let watchdog = Watchdog::new(shutdown.clone());
     let state = Arc::new(State {
         reads,
         hub,
         status,
         shutdown: shutdown.clone(),
+        watchdog: Arc::clone(&watchdog),
     });
     let http = server.spawn(routes(), state, shutdown.clone())?;
-    Ok(Running::new(addr, shutdown)
+    Ok(Running::new(addr, shutdown, watchdog)
         .with_thread(http)
         .with_thread(ingest))
 }
