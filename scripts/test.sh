@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
-# Runs every test: Rust unit and integration tests of the whole workspace, then the
-# browser tests (headless Chromium driven by playwright-core), installing what they need.
+# Runs every test: formatting and lints, the Rust unit and integration tests of the whole
+# workspace, the HTTP engine's fuzzers for a bounded time, then the browser tests (headless
+# Chromium driven by playwright-core), installing what they need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
 echo "== cargo test --workspace"
 cargo test --workspace -- --test-threads 8 2>&1
+
+# The engine's fuzzers (request parser in memory, the live connection loop over loopback):
+# 25 s each, a new seed every run (printed, MONLIGHT_FUZZ_SEED replays it).
+echo "== fuzz the HTTP engine (2 x 25 s)"
+MONLIGHT_FUZZ_SECONDS=25 cargo test -p shared --lib http::fuzz -- --nocapture 2>&1
 
 if [ -d tests/browser ]; then
   echo "== browser tests"

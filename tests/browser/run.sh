@@ -8,8 +8,8 @@ cd "$(dirname "$0")/../.."
 if [ ! -x /usr/bin/chromium ]; then
   echo "== installing chromium (apt)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update
-  apt-get install -y chromium
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold chromium < /dev/null
 fi
 
 echo "== npm ci (tests/browser)"
