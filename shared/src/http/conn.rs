@@ -1,6 +1,6 @@
-//! Reading requests off one connection: the head with `httparse`, then the body by
-//! `Content-Length` or chunked, always within the size limits, the head deadline and the
-//! idle timeout. Framing is strict (RFC 9112): anything a proxy in front of us could read
+//! Reading requests off one connection: the head with `httparse` (from bytes the poller has
+//! already buffered: a connection only gets a thread once its head is complete), then the
+//! body by `Content-Length` or chunked, always within the size limits and the idle timeout. Framing is strict (RFC 9112): anything a proxy in front of us could read
 //! differently — both `Transfer-Encoding` and `Content-Length`, a coding other than exactly
 //! `chunked`, a length that is not plain digits, bare LF line ends, a missing `Host` — is
 //! refused, never guessed at.
@@ -10,15 +10,11 @@
 use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
-use super::budget::{Permit, Semaphore};
-use crate::shutdown::Shutdown;
-
-/// Reads block at most this long, so an idle connection notices shutdown quickly.
-pub(crate) const READ_SLICE: Duration = Duration::from_millis(250);
 /// Largest request head (request line and headers).
 pub(crate) const MAX_HEAD: usize = 16 * 1024;
-/// Head bytes a connection may buffer without taking from the shared head budget: enough
-/// for any ordinary request, small enough that `MAX_CONNECTIONS` of them stay cheap.
+/// Head bytes a waiting connection may buffer without counting as a large head (see the
+/// poller): enough for any ordinary request, small enough that `MAX_CONNECTIONS` of them
+/// stay cheap.
 pub(crate) const HEAD_FREE: usize = 2 * 1024;
 /// Headers per request.
 const MAX_HEADERS: usize = 64;
@@ -32,14 +28,10 @@ const READ_CHUNK: usize = 8 * 1024;
 pub(crate) enum ReadError {
     /// The peer closed the connection (or reset it).
     Closed,
-    /// Nothing arrived for the idle timeout, or the head missed its deadline.
+    /// Nothing arrived for the idle timeout.
     Timeout,
-    /// Shutdown was asked for while the connection was idle between requests.
-    Shutdown,
     /// The head or the body is over its limit.
     TooLarge,
-    /// A large head could not get memory from the shared head budget.
-    Busy,
     /// The bytes are not valid HTTP; the message says why.
     Malformed(String),
 }
@@ -156,44 +148,71 @@ fn parse_chunk_size(line: &str) -> Option<usize> {
         .flatten()
 }
 
-/// One client connection with its read buffer.
-pub(crate) struct Conn<'b, S> {
+/// Parses a complete request head at the start of `buf`: the head and its length, `None`
+/// while it is still partial. Lines must end in CRLF.
+pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, ReadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let len = match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(ReadError::TooLarge),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(ReadError::TooLarge),
+        Err(e) => return Err(ReadError::Malformed(format!("malformed request: {e}"))),
+    };
+    if len > MAX_HEAD {
+        return Err(ReadError::TooLarge);
+    }
+    if has_bare_lf(&buf[..len]) {
+        return Err(ReadError::Malformed(
+            "malformed request: lines must end with CRLF".to_string(),
+        ));
+    }
+    let head = Head {
+        method: parsed.method.unwrap_or("GET").to_string(),
+        target: parsed.path.unwrap_or("/").to_string(),
+        http_10: parsed.version == Some(0),
+        headers: parsed
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_ascii_lowercase(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect(),
+    };
+    Ok(Some((head, len)))
+}
+
+/// One client connection with its read buffer, on the thread serving its requests.
+pub(crate) struct Conn<S> {
     pub stream: S,
     buf: Vec<u8>,
     start: usize,
     idle_timeout: Duration,
-    shutdown: Shutdown,
-    head_budget: &'b Semaphore,
-    head_permit: Option<Permit<'b>>,
 }
 
-impl<'b, S: Read> Conn<'b, S> {
-    /// A connection reading from `stream`; heads over [`HEAD_FREE`] bytes take memory from
-    /// `head_budget`.
-    pub fn new(
-        stream: S,
-        idle_timeout: Duration,
-        shutdown: Shutdown,
-        head_budget: &'b Semaphore,
-    ) -> Conn<'b, S> {
+impl<S: Read> Conn<S> {
+    /// Resumes a connection whose first bytes (a head, perhaps more) are in `buf`.
+    pub fn resume(stream: S, buf: Vec<u8>, idle_timeout: Duration) -> Conn<S> {
         Conn {
             stream,
-            buf: Vec::new(),
+            buf,
             start: 0,
             idle_timeout,
-            shutdown,
-            head_budget,
-            head_permit: None,
         }
+    }
+
+    /// The stream and the bytes buffered but not consumed (the start of a next request).
+    pub fn into_parts(mut self) -> (S, Vec<u8>) {
+        self.buf.drain(..self.start);
+        (self.stream, self.buf)
     }
 
     fn buffered(&self) -> &[u8] {
         &self.buf[self.start..]
-    }
-
-    /// Whether part of a request has arrived but not been consumed.
-    pub fn has_partial_request(&self) -> bool {
-        !self.buffered().is_empty()
     }
 
     fn consume(&mut self, n: usize) {
@@ -204,20 +223,13 @@ impl<'b, S: Read> Conn<'b, S> {
         }
     }
 
-    /// Reads up to `max` more bytes into the buffer (at least one). Waits in short slices so
-    /// that a connection idle `between_requests` notices shutdown (a request in flight is
-    /// finished); gives up after the idle timeout without progress, or at `deadline`.
-    fn fill(
-        &mut self,
-        max: usize,
-        between_requests: bool,
-        deadline: Option<Instant>,
-    ) -> Result<(), ReadError> {
+    /// Reads up to `max` more bytes into the buffer (at least one), giving up after the
+    /// idle timeout without progress.
+    fn fill(&mut self, max: usize) -> Result<(), ReadError> {
         if self.start > 0 {
             self.buf.drain(..self.start);
             self.start = 0;
         }
-        let waiting_for_new_request = between_requests && self.buf.is_empty();
         let began = Instant::now();
         let filled = self.buf.len();
         self.buf.resize(filled + max.clamp(1, READ_CHUNK), 0);
@@ -226,13 +238,7 @@ impl<'b, S: Read> Conn<'b, S> {
                 Ok(0) => break Err(ReadError::Closed),
                 Ok(n) => break Ok(filled + n),
                 Err(e) if is_timeout(&e) => {
-                    if waiting_for_new_request && self.shutdown.is_set() {
-                        break Err(ReadError::Shutdown);
-                    }
-                    let now = Instant::now();
-                    if now.duration_since(began) >= self.idle_timeout
-                        || deadline.is_some_and(|d| now >= d)
-                    {
+                    if began.elapsed() >= self.idle_timeout {
                         break Err(ReadError::Timeout);
                     }
                 }
@@ -244,80 +250,20 @@ impl<'b, S: Read> Conn<'b, S> {
         result.map(|_| ())
     }
 
-    /// Reads the next request head. Once its first byte has arrived, the whole head must
-    /// arrive within the idle timeout (a deadline not reset by each byte, so a client
-    /// trickling a byte at a time cannot hold the connection for long).
-    pub fn read_head(&mut self) -> Result<Head, ReadError> {
-        let mut deadline: Option<Instant> = None;
-        loop {
-            if !self.buffered().is_empty() {
-                deadline.get_or_insert_with(|| Instant::now() + self.idle_timeout);
-                if let Some(head) = self.parse_head()? {
-                    self.head_permit = None;
-                    self.shrink_buffer();
-                    return Ok(head);
-                }
-                if self.buffered().len() > MAX_HEAD {
-                    return Err(ReadError::TooLarge);
-                }
+    /// Reads whatever the client has sent next (at least one byte, within the idle timeout).
+    pub fn read_more(&mut self) -> Result<(), ReadError> {
+        self.fill(READ_CHUNK)
+    }
+
+    /// The next request head, if the buffer holds a complete one (consumed); `None` when
+    /// the buffer is empty or holds only the start of one.
+    pub fn next_head(&mut self) -> Result<Option<Head>, ReadError> {
+        match parse_head(self.buffered())? {
+            Some((head, len)) => {
+                self.consume(len);
+                Ok(Some(head))
             }
-            let room = if self.head_permit.is_some() {
-                MAX_HEAD + 1 - self.buffered().len()
-            } else if self.buffered().len() < HEAD_FREE {
-                HEAD_FREE - self.buffered().len()
-            } else {
-                // A large head: take its room from the shared budget, or give up.
-                let permit = self
-                    .head_budget
-                    .acquire_within(MAX_HEAD, Duration::from_secs(1))
-                    .ok_or(ReadError::Busy)?;
-                self.head_permit = Some(permit);
-                MAX_HEAD + 1 - self.buffered().len()
-            };
-            self.fill(room, true, deadline)?;
-        }
-    }
-
-    /// A complete head at the start of the buffer, consumed; `None` while it is partial.
-    fn parse_head(&mut self) -> Result<Option<Head>, ReadError> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut parsed = httparse::Request::new(&mut headers);
-        let len = match parsed.parse(self.buffered()) {
-            Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(httparse::Error::TooManyHeaders) => return Err(ReadError::TooLarge),
-            Err(e) => return Err(ReadError::Malformed(format!("malformed request: {e}"))),
-        };
-        if has_bare_lf(&self.buffered()[..len]) {
-            return Err(ReadError::Malformed(
-                "malformed request: lines must end with CRLF".to_string(),
-            ));
-        }
-        let head = Head {
-            method: parsed.method.unwrap_or("GET").to_string(),
-            target: parsed.path.unwrap_or("/").to_string(),
-            http_10: parsed.version == Some(0),
-            headers: parsed
-                .headers
-                .iter()
-                .map(|h| {
-                    (
-                        h.name.to_ascii_lowercase(),
-                        String::from_utf8_lossy(h.value).into_owned(),
-                    )
-                })
-                .collect(),
-        };
-        self.consume(len);
-        Ok(Some(head))
-    }
-
-    /// Gives back the memory of a large head once it has been parsed.
-    fn shrink_buffer(&mut self) {
-        if self.buf.capacity() > HEAD_FREE && self.buffered().len() <= HEAD_FREE {
-            self.buf.drain(..self.start);
-            self.start = 0;
-            self.buf.shrink_to(HEAD_FREE);
+            None => Ok(None),
         }
     }
 
@@ -385,7 +331,7 @@ impl<'b, S: Read> Conn<'b, S> {
                 return Err(ReadError::Malformed("chunk line too long".to_string()));
             }
             let room = MAX_CHUNK_LINE + 1 - self.buffered().len();
-            self.fill(room, false, None)?;
+            self.fill(room)?;
         }
     }
 
@@ -432,11 +378,11 @@ mod tests {
     use super::*;
 
     /// Parses `bytes` as one request on a connection that ends after them: the framing of
-    /// its head and the body read by it, or the error.
+    /// its head and the body read by it, or the error (`Closed` for an incomplete head).
     fn parse(bytes: &[u8]) -> Result<(Framing, Vec<u8>), String> {
-        let budget = Semaphore::new(64 * 1024);
-        let mut conn = Conn::new(bytes, Duration::from_secs(1), Shutdown::new(), &budget);
-        let head = conn.read_head().map_err(|e| format!("{e:?}"))?;
+        let mut conn = Conn::resume(&[][..], bytes.to_vec(), Duration::from_secs(1));
+        let head = conn.next_head().map_err(|e| format!("{e:?}"))?;
+        let head = head.ok_or_else(|| "Closed".to_string())?;
         let framing = head.framing()?;
         let body = conn
             .read_body(framing, 1024)
@@ -509,39 +455,25 @@ mod tests {
     }
 
     #[test]
-    fn a_large_head_needs_the_head_budget() {
-        let mut request = b"GET / HTTP/1.1\r\nHost: h\r\nX-Pad: ".to_vec();
-        request.extend(std::iter::repeat_n(b'a', 4 * HEAD_FREE));
-        request.extend_from_slice(b"\r\n\r\n");
-        let exhausted = Semaphore::new(MAX_HEAD - 1);
-        let mut conn = Conn::new(
-            &request[..],
+    fn a_body_is_read_from_the_buffer_then_the_stream() {
+        let rest = b"llo";
+        let mut conn = Conn::resume(
+            &rest[..],
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhe".to_vec(),
             Duration::from_secs(1),
-            Shutdown::new(),
-            &exhausted,
         );
-        assert!(matches!(conn.read_head(), Err(ReadError::Busy)));
-        let budget = Semaphore::new(MAX_HEAD);
-        let mut conn = Conn::new(
-            &request[..],
-            Duration::from_secs(1),
-            Shutdown::new(),
-            &budget,
-        );
-        assert!(conn.read_head().is_ok());
-        assert!(
-            budget.acquire_within(MAX_HEAD, Duration::ZERO).is_some(),
-            "the head's budget is given back once it is parsed"
-        );
+        let head = conn.next_head().unwrap().unwrap();
+        let body = conn.read_body(head.framing().unwrap(), 10).unwrap();
+        assert_eq!(body, b"hello");
+        assert!(conn.into_parts().1.is_empty());
     }
 
     #[test]
     fn pipelined_requests_are_read_one_after_another() {
         let bytes = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhiGET /c HTTP/1.1\r\nHost: h\r\n\r\n";
-        let budget = Semaphore::new(0);
-        let mut conn = Conn::new(&bytes[..], Duration::from_secs(1), Shutdown::new(), &budget);
+        let mut conn = Conn::resume(&[][..], bytes.to_vec(), Duration::from_secs(1));
         let mut seen = Vec::new();
-        while let Ok(head) = conn.read_head() {
+        while let Ok(Some(head)) = conn.next_head() {
             let framing = head.framing().unwrap();
             seen.push((head.target, conn.read_body(framing, 100).unwrap()));
         }

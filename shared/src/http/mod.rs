@@ -18,6 +18,8 @@ mod conn;
 #[cfg(test)]
 mod fuzz;
 pub mod params;
+mod poller;
+mod pool;
 mod request;
 mod response;
 mod router;

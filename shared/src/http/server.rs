@@ -1,9 +1,11 @@
-//! The accept loop and the per-connection request cycle.
+//! The server: the poller (accepting, holding waiting connections) hands each complete
+//! request head to a request thread from an elastic pool, which runs the request cycle —
+//! policy checks, body, handler, response — and gives the connection back when it idles.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -11,7 +13,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::budget::Semaphore;
-use super::conn::{Conn, Framing, Head, ReadError, MAX_HEAD, READ_SLICE};
+use super::conn::{Conn, Framing, Head, ReadError};
+use super::poller::{Client, GiveBack, Poller};
+use super::pool::Pool;
 use super::request::Request;
 use super::response::{reason, ApiError, Body, Response, StreamWriter};
 use super::router::{method_not_allowed, Guard, RateClass, RouteMatch, Router};
@@ -22,8 +26,6 @@ use crate::rate_limit::{client_key, RateLimiter};
 use crate::shutdown::Shutdown;
 use crate::time::http_date;
 
-/// Stack of a connection thread (virtual memory; only touched pages count in RSS).
-const CONNECTION_STACK: usize = 1024 * 1024;
 /// The body budget is at least this many bytes (it is also at least 4 largest bodies).
 const MIN_BODY_BUDGET: usize = 8 * 1024 * 1024;
 /// How long a graceful stop waits for in-flight requests.
@@ -32,10 +34,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// discarded before closing (see [`linger`]).
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1024 * 1024;
-/// Connections that may hold a large head (over `HEAD_FREE` bytes) at once: with the rest
-/// capped at `HEAD_FREE`, all heads together stay within about
-/// `MAX_CONNECTIONS × HEAD_FREE + LARGE_HEADS × MAX_HEAD`.
-const LARGE_HEADS: usize = 64;
+/// After a response on a kept-alive connection, how long its request thread waits for the
+/// next request before handing the connection back to the poller (a client that sends its
+/// next request at once keeps its thread; an idle one costs no thread).
+const NEXT_REQUEST_WAIT: Duration = Duration::from_millis(2);
 
 /// What the server enforces on every connection and request.
 #[derive(Debug, Clone)]
@@ -84,8 +86,6 @@ impl Server {
     /// Binds the address (port 0 picks a free one) and logs `listening on <addr>`.
     pub fn bind(addr: SocketAddr, options: ServerOptions) -> io::Result<Server> {
         let listener = TcpListener::bind(addr)?;
-        // accept() obeys SO_RCVTIMEO on Linux: the accept loop wakes up to see shutdown.
-        socket2::SockRef::from(&listener).set_read_timeout(Some(READ_SLICE))?;
         let addr = listener.local_addr()?;
         log::info!("listening on {addr}");
         Ok(Server {
@@ -100,29 +100,34 @@ impl Server {
         self.addr
     }
 
-    /// Serves on a thread of its own until `shutdown` is set, then stops accepting and waits
-    /// (at most 5 s) for in-flight requests.
+    /// Serves on a thread of its own (the poller) until `shutdown` is set, then stops
+    /// accepting and waits (at most 5 s) for in-flight requests.
     pub fn spawn<S: Send + Sync + 'static>(
         self,
         router: Router<S>,
         state: Arc<S>,
         shutdown: Shutdown,
     ) -> io::Result<JoinHandle<()>> {
+        let (poller, give_back) = Poller::new(
+            self.listener,
+            self.options.idle_timeout,
+            self.options.max_connections,
+            shutdown.clone(),
+        )?;
+        let pool = Pool::new(self.options.workers);
         let shared = Arc::new(Shared {
             limiter: RateLimiter::new(self.options.rate_limit),
             slots: Semaphore::new(self.options.workers),
             body_budget: Semaphore::new(self.options.body_budget),
-            head_budget: Semaphore::new(LARGE_HEADS * MAX_HEAD),
-            open_connections: AtomicUsize::new(0),
             options: self.options,
             router,
             state,
             shutdown,
+            give_back,
         });
-        let listener = self.listener;
         thread::Builder::new()
-            .name("http-accept".to_string())
-            .spawn(move || accept_loop(listener, shared))
+            .name("http-poll".to_string())
+            .spawn(move || serve(poller, pool, shared))
     }
 }
 
@@ -133,111 +138,61 @@ struct Shared<S> {
     limiter: RateLimiter,
     slots: Semaphore,
     body_budget: Semaphore,
-    /// Bytes of heads over `HEAD_FREE` buffered at once, over all connections.
-    head_budget: Semaphore,
-    open_connections: AtomicUsize,
     shutdown: Shutdown,
+    give_back: GiveBack,
 }
 
-fn accept_loop<S: Send + Sync + 'static>(listener: TcpListener, shared: Arc<Shared<S>>) {
-    let mut last_error_log: Option<Instant> = None;
-    while !shared.shutdown.is_set() {
-        match listener.accept() {
-            Ok((stream, peer)) => start_connection(&shared, stream, peer),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => {
-                // EMFILE and friends: the connection waits in the backlog; try again shortly
-                // rather than dying (tiny_http's accept thread exits here for good).
-                if last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                    log::warn!("accept failed: {e} (retrying)");
-                    last_error_log = Some(Instant::now());
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
+/// The poller's thread: dispatches complete heads to the pool until shutdown, then waits
+/// for the requests in flight.
+fn serve<S: Send + Sync + 'static>(poller: Poller, pool: Arc<Pool>, shared: Arc<Shared<S>>) {
+    let open = poller.open_connections();
+    poller.run(&mut |client, buffered| {
+        let for_thread = Arc::clone(&shared);
+        if let Err(e) = pool.execute(move || serve_connection(&for_thread, client, buffered)) {
+            log::warn!("cannot start a request thread: {e}");
         }
-    }
-    drop(listener);
+    });
     let deadline = Instant::now() + SHUTDOWN_GRACE;
-    while shared.open_connections.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+    while open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(20));
     }
+    pool.close();
     log::info!("http server stopped");
 }
 
-fn start_connection<S: Send + Sync + 'static>(
-    shared: &Arc<Shared<S>>,
-    stream: TcpStream,
-    peer: SocketAddr,
-) {
-    if shared.open_connections.load(Ordering::SeqCst) >= shared.options.max_connections {
-        refuse(stream);
-        return;
-    }
-    shared.open_connections.fetch_add(1, Ordering::SeqCst);
-    let for_thread = Arc::clone(shared);
-    let spawned = thread::Builder::new()
-        .name("http-conn".to_string())
-        .stack_size(CONNECTION_STACK)
-        .spawn(move || {
-            let _open = OpenConnection(&for_thread.open_connections);
-            serve_connection(&for_thread, stream, peer);
-        });
-    if let Err(e) = spawned {
-        shared.open_connections.fetch_sub(1, Ordering::SeqCst);
-        log::warn!("cannot start a connection thread: {e}");
-    }
-}
-
-/// Counts an open connection for as long as it lives (also through a panic).
-struct OpenConnection<'a>(&'a AtomicUsize);
-
-impl Drop for OpenConnection<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Over `MAX_CONNECTIONS`: a best-effort 503, then close.
-fn refuse(stream: TcpStream) {
-    let _ = stream.set_nonblocking(true);
-    let body = br#"{"detail":"Too many connections"}"#;
-    let head = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = (&stream).write_all([head.as_bytes(), body].concat().as_slice());
-}
-
-fn serve_connection<S>(shared: &Shared<S>, stream: TcpStream, peer: SocketAddr) {
-    let idle = shared.options.idle_timeout;
-    let configured = stream
-        .set_nodelay(true)
-        .and(stream.set_read_timeout(Some(READ_SLICE.min(idle))))
-        .and(stream.set_write_timeout(Some(idle)));
-    if let Err(e) = configured {
-        log::debug!("cannot configure connection from {peer}: {e}");
-        return;
-    }
-    let mut conn = Conn::new(stream, idle, shared.shutdown.clone(), &shared.head_budget);
+/// Serves the requests of one connection whose buffer starts with a complete head, for as
+/// long as the next one follows at once; then gives the connection back to the poller.
+fn serve_connection<S>(shared: &Shared<S>, client: Client, buffered: Vec<u8>) {
+    let peer = client.peer;
+    let mut conn = Conn::resume(client, buffered, shared.options.idle_timeout);
     loop {
-        let head = match conn.read_head() {
-            Ok(head) => head,
-            Err(ReadError::Timeout) if conn.has_partial_request() => {
-                return refuse_and_close(&mut conn.stream, Response::error(408, "Request timeout"));
+        let head = match conn.next_head() {
+            Ok(Some(head)) => head,
+            Ok(None) => {
+                // Nothing complete buffered: wait briefly for the next request, then let
+                // the poller hold the connection.
+                if shared.shutdown.is_set() {
+                    return;
+                }
+                let (client, rest) = conn.into_parts();
+                if rest.is_empty() && readable_within(&client.stream, NEXT_REQUEST_WAIT) {
+                    conn = Conn::resume(client, rest, shared.options.idle_timeout);
+                    match conn.read_more() {
+                        Ok(()) => continue,
+                        Err(_) => return,
+                    }
+                }
+                shared.give_back.give_back(client, rest);
+                return;
             }
             Err(ReadError::TooLarge) => {
                 let response = Response::error(431, "Request header fields too large");
-                return refuse_and_close(&mut conn.stream, response);
+                return refuse_and_close(&mut conn.stream.stream, response);
             }
-            Err(ReadError::Busy) => return refuse_and_close(&mut conn.stream, busy()),
             Err(ReadError::Malformed(detail)) => {
-                return refuse_and_close(&mut conn.stream, Response::error(400, &detail));
+                return refuse_and_close(&mut conn.stream.stream, Response::error(400, &detail));
             }
-            Err(ReadError::Timeout | ReadError::Closed | ReadError::Shutdown) => return,
+            Err(ReadError::Timeout | ReadError::Closed) => return,
         };
         let started = Instant::now();
         let method = head.method.clone();
@@ -248,7 +203,12 @@ fn serve_connection<S>(shared: &Shared<S>, stream: TcpStream, peer: SocketAddr) 
         let status = handled.response.status();
         let keep_alive = wants_keep_alive && handled.body_read && !shared.shutdown.is_set();
         let head_only = method == "HEAD";
-        let written = write_response(&mut conn.stream, handled.response, keep_alive, head_only);
+        let written = write_response(
+            &mut conn.stream.stream,
+            handled.response,
+            keep_alive,
+            head_only,
+        );
         log::debug!(
             "{peer} {method} {} {status} {:.1}ms",
             handled.log_path,
@@ -258,12 +218,24 @@ fn serve_connection<S>(shared: &Shared<S>, stream: TcpStream, peer: SocketAddr) 
             return;
         }
         if !handled.body_read {
-            return linger(&conn.stream);
+            return linger(&conn.stream.stream);
         }
         if !keep_alive {
             return;
         }
     }
+}
+
+/// Whether `stream` has bytes to read (or has closed) within `wait`.
+fn readable_within(stream: &TcpStream, wait: Duration) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut fd = libc::pollfd {
+        fd: stream.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, exclusively borrowed for the call.
+    unsafe { libc::poll(&mut fd, 1, wait.as_millis() as libc::c_int) > 0 }
 }
 
 /// A request's answer, and what the connection may do next.
@@ -280,7 +252,7 @@ struct Handled {
 /// them — then the handler. `None` when the peer vanished mid-body.
 fn handle_request<S>(
     shared: &Shared<S>,
-    conn: &mut Conn<'_, TcpStream>,
+    conn: &mut Conn<Client>,
     head: Head,
     peer: SocketAddr,
 ) -> Option<Handled> {
@@ -352,7 +324,10 @@ fn handle_request<S>(
         return answer(busy(), false);
     };
     if has_body && continue_wanted {
-        let _ = conn.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+        let _ = conn
+            .stream
+            .stream
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
     }
     let body = match conn.read_body(framing, max_body) {
         Ok(body) => body,
@@ -364,8 +339,7 @@ fn handle_request<S>(
         }
         Err(ReadError::Timeout) => return answer(Response::error(408, "Request timeout"), false),
         Err(ReadError::Malformed(detail)) => return answer(Response::error(400, &detail), false),
-        Err(ReadError::Busy) => return answer(busy(), false),
-        Err(ReadError::Closed | ReadError::Shutdown) => return None,
+        Err(ReadError::Closed) => return None,
     };
     let mut request = request.with_body(body);
     request.set_params(params);

@@ -311,7 +311,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 }
 
 #[test]
-fn slowloris_heads_at_the_connection_cap_cost_a_bounded_amount_each_and_health_answers() {
+fn slowloris_heads_at_the_connection_cap_stay_under_20_mb_and_health_answers() {
     const CAP: usize = 1024;
     let s = TestServer::spawn(&[
         ("MAX_CONNECTIONS", "1024"),
@@ -319,7 +319,6 @@ fn slowloris_heads_at_the_connection_cap_cost_a_bounded_amount_each_and_health_a
         ("WORKERS", "4"),
     ]);
     s.wait_healthy(Duration::from_secs(10));
-    let before = peak_rss_kib(s.pid());
     // Every connection but the one /health needs sends a head one byte a second.
     let head = format!("GET /api/errors HTTP/1.1\r\nHost: t\r\nX-API-Key: {KEY}\r\nX-Pad: ");
     let mut attackers: Vec<TcpStream> = (0..CAP - 1).map(|_| s.connect()).collect();
@@ -361,13 +360,13 @@ fn slowloris_heads_at_the_connection_cap_cost_a_bounded_amount_each_and_health_a
             "{text}"
         );
     }
-    // One thread per connection costs about 12 KiB of touched stack in a release build
-    // (more in this debug build), whatever the client sends: the README's memory-under-attack
-    // table has the release figure for this attack.
-    let per_connection = (peak_rss_kib(s.pid()) - before) / (CAP as u64 - 1);
+    // Waiting connections are held by the poller without a thread each: a few hundred
+    // bytes apiece, whatever the client trickles.
+    let peak = peak_rss_kib(s.pid());
     assert!(
-        per_connection <= 32,
-        "{per_connection} KiB per trickling connection (bound 32 KiB)"
+        peak < 20 * 1024,
+        "peak RSS {peak} KiB with {} trickling connections (limit 20 MiB)",
+        CAP - 1
     );
     s.get_nokey("/health").expect(200);
 }
