@@ -250,12 +250,21 @@ pub fn enforce_caps(
         if excess <= 0 {
             return Ok(deleted);
         }
-        deleted += delete_chunk(
+        let n = delete_chunk(
             conn,
             "SELECT id FROM logs WHERE id > ?1 ORDER BY id LIMIT ?2",
             0,
             excess.min(DELETE_CHUNK),
         )?;
+        if n == 0 {
+            // `log_counts` says there are more entries than `logs` holds: another pass would
+            // find nothing to delete either.
+            log::warn!(
+                "MAX_ENTRIES: the entry counts exceed the cap by {excess} but no entry is left to delete; stopping"
+            );
+            return Ok(deleted);
+        }
+        deleted += n;
     }
 }
 
@@ -695,6 +704,45 @@ pub fn time_bounds(conn: &Connection) -> rusqlite::Result<(Option<i64>, Option<i
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn memory_db() -> Connection {
+        let mut conn = Connection::open_in_memory().expect("an in-memory database");
+        shared::db::migrate(&mut conn, MIGRATIONS).expect("the schema");
+        conn
+    }
+
+    fn new_entry(time_ms: i64, message: &str) -> NewEntry {
+        NewEntry {
+            time_ms,
+            container: "web".to_string(),
+            stream: "stdout",
+            level: Level::Info,
+            message: message.to_string(),
+        }
+    }
+
+    #[test]
+    fn enforce_caps_stops_when_a_pass_deletes_nothing() {
+        let mut conn = memory_db();
+        let entries: Vec<NewEntry> = (0..3).map(|i| new_entry(i, "x")).collect();
+        store_batch(&mut conn, &entries, &[]).unwrap();
+        // Counts that overstate the history: no pass can bring them under the cap.
+        conn.execute("UPDATE log_counts SET count = count + 10", [])
+            .unwrap();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let result = enforce_caps(&mut conn, 1, None);
+            let left: i64 = conn
+                .query_row("SELECT count(*) FROM logs", [], |row| row.get(0))
+                .unwrap();
+            let _ = done.send((result, left));
+        });
+        let (result, left) = finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("enforce_caps returns instead of looping");
+        assert_eq!(result.unwrap(), 3);
+        assert_eq!(left, 0);
+    }
 
     #[test]
     fn plain_words_quotes_and_drops_punctuation() {
