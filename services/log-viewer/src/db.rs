@@ -97,7 +97,13 @@ pub struct NewEntry {
     pub message: String,
 }
 
-/// A stored entry, as the API returns it.
+/// Bytes of a message that a list page or a live-tail event carries at most (cut at a
+/// character boundary); the whole message is at `GET /api/logs/{id}`. An entry may be up to
+/// 256 KiB, so without the cut a page of 500 held up to 128 MiB, and so could each tail queue.
+pub const PREVIEW_BYTES: usize = 2048;
+
+/// A stored entry with its whole message (`GET /api/logs/{id}`, and what the live tail's
+/// filters look at).
 #[derive(Debug, Clone, Serialize)]
 pub struct LogEntry {
     pub id: i64,
@@ -106,6 +112,98 @@ pub struct LogEntry {
     pub stream: String,
     pub level: Level,
     pub message: String,
+}
+
+/// An entry as a list page and the live tail show it: the message cut to
+/// [`PREVIEW_BYTES`]. A cut entry also has `"truncated": true` and `message_bytes` (the whole
+/// message's length in bytes); an entry that was not cut has the spec's six fields only.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntryPreview {
+    pub id: i64,
+    pub timestamp: String,
+    pub container: String,
+    pub stream: String,
+    pub level: Level,
+    pub message: String,
+    /// Whether `message` is only the start of the entry's message.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+    /// The whole message's length in bytes, when cut.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_bytes: Option<usize>,
+}
+
+impl EntryPreview {
+    /// The preview of `entry`.
+    pub fn of(entry: &LogEntry) -> EntryPreview {
+        let message = preview_text(&entry.message).to_string();
+        EntryPreview {
+            id: entry.id,
+            timestamp: entry.timestamp.clone(),
+            container: entry.container.clone(),
+            stream: entry.stream.clone(),
+            level: entry.level,
+            truncated: message.len() < entry.message.len(),
+            message_bytes: (message.len() < entry.message.len()).then_some(entry.message.len()),
+            message,
+        }
+    }
+
+    /// Bytes this preview occupies in memory, roughly (what the live tail's queues count).
+    pub fn size(&self) -> usize {
+        std::mem::size_of::<EntryPreview>()
+            + self.timestamp.len()
+            + self.container.len()
+            + self.stream.len()
+            + self.message.len()
+    }
+}
+
+/// The first [`PREVIEW_BYTES`] of `message` at most, ending at a character boundary.
+pub fn preview_text(message: &str) -> &str {
+    if message.len() <= PREVIEW_BYTES {
+        return message;
+    }
+    let mut end = PREVIEW_BYTES;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    &message[..end]
+}
+
+/// The columns [`preview_from_row`] reads, from `logs l`: SQLite hands over only the first
+/// [`PREVIEW_BYTES`] characters of a message and its length, never a whole long message.
+fn preview_columns() -> String {
+    format!(
+        "l.id, l.timestamp, l.container, l.stream, l.level, substr(l.message, 1, {PREVIEW_BYTES}), octet_length(l.message)"
+    )
+}
+
+fn preview_from_row(row: &Row) -> rusqlite::Result<EntryPreview> {
+    let level: i64 = row.get(4)?;
+    let start: String = row.get(5)?;
+    let full_bytes: i64 = row.get(6)?;
+    let message = preview_text(&start).to_string();
+    let truncated = (message.len() as i64) < full_bytes;
+    Ok(EntryPreview {
+        id: row.get(0)?,
+        timestamp: format_ms(row.get(1)?),
+        container: row.get(2)?,
+        stream: row.get(3)?,
+        level: Level::from_stored(level),
+        message,
+        truncated,
+        message_bytes: truncated.then_some(full_bytes as usize),
+    })
+}
+
+/// One entry with its whole message, if it is stored.
+pub fn entry(conn: &Connection, id: i64) -> rusqlite::Result<Option<LogEntry>> {
+    conn.prepare_cached(
+        "SELECT l.id, l.timestamp, l.container, l.stream, l.level, l.message FROM logs l WHERE l.id = ?1",
+    )?
+    .query_row([id], entry_from_row)
+    .optional()
 }
 
 /// Stores a batch and the cursors that cover it in one transaction; returns the entries with
@@ -343,9 +441,9 @@ pub struct Filter {
 }
 
 /// One page of entries, newest first, and the (possibly capped) total.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default)]
 pub struct Page {
-    pub logs: Vec<LogEntry>,
+    pub logs: Vec<EntryPreview>,
     pub total: i64,
     pub total_capped: bool,
 }
@@ -523,7 +621,8 @@ pub fn list(conn: &Connection, filter: &Filter, limit: i64, offset: i64) -> rusq
             "l.id"
         };
         let sql = format!(
-            "SELECT l.id, l.timestamp, l.container, l.stream, l.level, l.message FROM {}{} ORDER BY {id_column} DESC LIMIT ? OFFSET ?",
+            "SELECT {} FROM {}{} ORDER BY {id_column} DESC LIMIT ? OFFSET ?",
+            preview_columns(),
             c.from,
             c.sql()
         );
@@ -532,7 +631,7 @@ pub fn list(conn: &Connection, filter: &Filter, limit: i64, offset: i64) -> rusq
         values.push(Sql::Integer(offset));
         let logs = conn
             .prepare_cached(&sql)?
-            .query_map(params_from_iter(values.iter()), entry_from_row)?
+            .query_map(params_from_iter(values.iter()), preview_from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let (total, total_capped) = count(conn, search, &c)?;
         Ok(Page {
@@ -643,7 +742,7 @@ pub fn replay(
     substring: Option<&str>,
     after_id: i64,
     limit: i64,
-) -> rusqlite::Result<Vec<LogEntry>> {
+) -> rusqlite::Result<Vec<EntryPreview>> {
     let mut c = clause(
         conn,
         &Filter {
@@ -660,13 +759,14 @@ pub fn replay(
         c.values.push(Sql::Text(text.to_string()));
     }
     let sql = format!(
-        "SELECT l.id, l.timestamp, l.container, l.stream, l.level, l.message FROM logs l{} ORDER BY l.id DESC LIMIT ?",
+        "SELECT {} FROM logs l{} ORDER BY l.id DESC LIMIT ?",
+        preview_columns(),
         c.sql()
     );
     c.values.push(Sql::Integer(limit));
     let mut newest = conn
         .prepare_cached(&sql)?
-        .query_map(params_from_iter(c.values.iter()), entry_from_row)?
+        .query_map(params_from_iter(c.values.iter()), preview_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     newest.reverse();
     Ok(newest)
@@ -719,6 +819,51 @@ mod tests {
             level: Level::Info,
             message: message.to_string(),
         }
+    }
+
+    #[test]
+    fn previews_cut_at_a_character_boundary_within_the_byte_budget() {
+        assert_eq!(preview_text("short"), "short");
+        let exact = "x".repeat(PREVIEW_BYTES);
+        assert_eq!(preview_text(&exact), exact);
+        // 'é' is two bytes: after one ASCII byte, byte PREVIEW_BYTES falls inside one.
+        let odd = format!("a{}", "é".repeat(PREVIEW_BYTES));
+        assert_eq!(preview_text(&odd).len(), PREVIEW_BYTES - 1);
+        assert!(odd.starts_with(preview_text(&odd)));
+    }
+
+    #[test]
+    fn list_and_replay_cut_long_messages_and_entry_keeps_them_whole() {
+        let mut conn = memory_db();
+        let long = format!("start {}", "€".repeat(PREVIEW_BYTES));
+        let stored = store_batch(
+            &mut conn,
+            &[new_entry(1, &long), new_entry(2, "short")],
+            &[],
+        )
+        .unwrap();
+        let page = list(&conn, &Filter::default(), 10, 0).unwrap();
+        let replayed = replay(&conn, &Filter::default(), None, 0, 10).unwrap();
+        let live: Vec<EntryPreview> = stored.iter().map(EntryPreview::of).collect();
+        for previews in [page.logs.iter().rev().cloned().collect(), replayed, live] {
+            let [cut, short] = &previews[..] else {
+                panic!("two entries: {previews:?}");
+            };
+            assert!(cut.truncated);
+            assert_eq!(cut.message_bytes, Some(long.len()));
+            assert_eq!(cut.message, preview_text(&long));
+            assert!(!short.truncated);
+            assert_eq!(short.message_bytes, None);
+            assert_eq!(short.message, "short");
+            let json = serde_json::to_value(short).unwrap();
+            assert_eq!(json.as_object().map(|o| o.len()), Some(6), "{json}");
+            let json = serde_json::to_value(cut).unwrap();
+            assert_eq!(json["truncated"], true, "{json}");
+            assert_eq!(json["message_bytes"], long.len(), "{json}");
+        }
+        let whole = entry(&conn, stored[0].id).unwrap().expect("stored");
+        assert_eq!(whole.message, long);
+        assert!(entry(&conn, 999).unwrap().is_none());
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub fn routes() -> Router<State> {
         .get("/api/logs/containers", api::containers)
         .get("/api/stats", api::stats)
         .get("/api/logs/stats", api::stats)
+        .get("/api/logs/{id}", api::log_entry)
         .get("/", web::logs_page)
         .get("/static/{file}", web::static_file)
 }

@@ -38,6 +38,16 @@ pub fn page(request: &Request) -> Result<(i64, i64), ApiError> {
     Ok((limit, offset))
 }
 
+/// The `{id}` of `/api/logs/{id}`.
+pub fn entry_id(request: &Request) -> Result<i64, ApiError> {
+    let raw = request.param("id").unwrap_or_default();
+    raw.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "path parameter 'id' must be an entry id (got {raw:?})"
+        ))
+    })
+}
+
 /// `buckets` (1–500, default 60).
 pub fn buckets(request: &Request) -> Result<i64, ApiError> {
     params::limit(request, "buckets", DEFAULT_BUCKETS, MAX_BUCKETS)

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use shared::http::{StreamFn, StreamWriter};
 use shared::Shutdown;
 
-use crate::db::{LevelFilter, LogEntry};
+use crate::db::{EntryPreview, LevelFilter, LogEntry};
 
 /// Entries waiting for one slow subscriber at most.
 const SUBSCRIBER_QUEUE: usize = 2048;
@@ -49,7 +49,7 @@ impl TailFilter {
 
 struct Subscriber {
     filter: TailFilter,
-    queue: SyncSender<Arc<LogEntry>>,
+    queue: SyncSender<Arc<EntryPreview>>,
 }
 
 /// The live tail subscribers.
@@ -61,7 +61,7 @@ pub struct Hub {
 
 /// A subscription: entries arrive on `entries`; dropping it frees its stream slot.
 pub struct Subscription {
-    entries: Receiver<Arc<LogEntry>>,
+    entries: Receiver<Arc<EntryPreview>>,
     open: Arc<AtomicUsize>,
 }
 
@@ -107,16 +107,24 @@ impl Hub {
         })
     }
 
-    /// Sends newly stored entries to every subscriber whose filter they pass.
+    /// Sends newly stored entries to every subscriber whose filter they pass (the filter sees
+    /// the whole message; the queues hold previews, cut like a list page's).
     pub fn publish(&self, entries: &[LogEntry]) {
         let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
         if subscribers.is_empty() {
             return;
         }
-        let shared: Vec<Arc<LogEntry>> = entries.iter().cloned().map(Arc::new).collect();
+        let previews: Vec<Arc<EntryPreview>> = entries
+            .iter()
+            .map(|e| Arc::new(EntryPreview::of(e)))
+            .collect();
         subscribers.retain(|subscriber| {
-            for entry in shared.iter().filter(|e| subscriber.filter.matches(e)) {
-                match subscriber.queue.try_send(Arc::clone(entry)) {
+            let matching = entries
+                .iter()
+                .zip(&previews)
+                .filter(|(entry, _)| subscriber.filter.matches(entry));
+            for (_, preview) in matching {
+                match subscriber.queue.try_send(Arc::clone(preview)) {
                     Ok(()) => {}
                     Err(TrySendError::Full(_)) => {
                         log::warn!("dropping a live tail that cannot keep up");
@@ -135,7 +143,7 @@ impl Hub {
 /// slot frees), the hub drops it, or on shutdown.
 pub fn event_stream(
     subscription: Subscription,
-    replay: Vec<LogEntry>,
+    replay: Vec<EntryPreview>,
     shutdown: Shutdown,
 ) -> StreamFn {
     Box::new(move |out: &mut StreamWriter| {
@@ -191,7 +199,7 @@ pub fn event_stream(
     })
 }
 
-fn write_entry(out: &mut dyn Write, entry: &LogEntry) -> std::io::Result<()> {
+fn write_entry(out: &mut dyn Write, entry: &EntryPreview) -> std::io::Result<()> {
     let data = serde_json::to_string(entry).map_err(std::io::Error::other)?;
     write!(out, "id: {}\nevent: log\ndata: {data}\n\n", entry.id)
 }

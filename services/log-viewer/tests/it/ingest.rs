@@ -240,8 +240,7 @@ fn pieces_are_joined_and_long_lines_cut() {
     c.stdout(&huge);
     c.stdout("after the long lines");
     server.wait_for_entry("container=long", |e| e["message"] == "after the long lines");
-    let all = server.all_logs("container=long");
-    let got = messages(&all);
+    let got = server.messages("container=long");
     assert_eq!(
         got.len(),
         4,

@@ -415,9 +415,26 @@ impl TestServer {
         all
     }
 
-    /// The messages of [`all_logs`](Self::all_logs), oldest first.
+    /// The messages of [`all_logs`](Self::all_logs), oldest first, whole: the text of an
+    /// entry the list cut is fetched from `/api/logs/{id}`.
     pub fn messages(&self, query: &str) -> Vec<String> {
-        messages(&self.all_logs(query))
+        self.all_logs(query)
+            .iter()
+            .map(|entry| {
+                if entry["truncated"] == true {
+                    let whole = self.json(&format!("/api/logs/{}", entry["id"]));
+                    whole["message"]
+                        .as_str()
+                        .unwrap_or("<no message>")
+                        .to_string()
+                } else {
+                    entry["message"]
+                        .as_str()
+                        .unwrap_or("<no message>")
+                        .to_string()
+                }
+            })
+            .collect()
     }
 
     /// Waits until the entries matching `query` are exactly `expected` (oldest first), then
@@ -434,7 +451,7 @@ impl TestServer {
         self.wait_polls(3);
         let entries = self.all_logs(query);
         assert_eq!(
-            messages(&entries),
+            self.messages(query),
             expected,
             "entries {query:?} changed after matching"
         );

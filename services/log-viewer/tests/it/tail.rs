@@ -308,3 +308,29 @@ fn a_long_replay_joins_the_live_stream_without_a_gap() {
         got.len()
     );
 }
+
+#[test]
+fn live_tail_and_its_replay_cut_long_messages() {
+    let server = TestServer::start(&[]);
+    let c = server.docker.add("longtail");
+    server.wait_watching("longtail");
+    let long = format!("long {}", "ü".repeat(5000));
+    let mut live = Sse::tail(server.addr, "", &[]);
+    c.stdout(&long);
+    c.stdout("after");
+    let events = live.logs(2);
+    let replayed = Sse::tail(server.addr, "since_id=0", &[]).logs(2);
+    for (how, event) in [("live", &events[0]), ("replayed", &replayed[0])] {
+        let data = event.json();
+        let shown = data["message"].as_str().expect("a message");
+        assert!(shown.len() <= 2048, "{how}: {} bytes", shown.len());
+        assert!(long.starts_with(shown), "{how}: the start of the message");
+        assert_eq!(data["truncated"], true, "{how}");
+        assert_eq!(data["message_bytes"], long.len(), "{how}");
+    }
+    for (how, event) in [("live", &events[1]), ("replayed", &replayed[1])] {
+        let data = event.json();
+        assert_eq!(data["message"], "after", "{how}");
+        assert!(data.get("truncated").is_none(), "{how}: {data}");
+    }
+}
