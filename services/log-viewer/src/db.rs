@@ -15,6 +15,7 @@ use serde::Serialize;
 use shared::time::format_ms;
 
 use crate::level::Level;
+use crate::tail::fold::fold;
 use crate::tailer::Cursor;
 
 /// Schema migrations, in order.
@@ -734,8 +735,10 @@ pub fn histogram(
 }
 
 /// The newest `limit` entries after `after_id` matching the tail's filters (container, level,
-/// substring), oldest first — the replay of a reconnecting live tail. Taking the newest keeps
-/// the replay contiguous with the live stream when more than `limit` were missed.
+/// and `substring`, already folded like the live filter's), oldest first — the replay of a
+/// reconnecting live tail. Taking the newest keeps the replay contiguous with the live stream
+/// when more than `limit` were missed. The substring is matched here rather than in SQL, whose
+/// `lower()` folds ASCII only, so that the replay and the live stream agree.
 pub fn replay(
     conn: &Connection,
     filter: &Filter,
@@ -753,21 +756,38 @@ pub fn replay(
     )?;
     c.conditions.push("l.id > ?".to_string());
     c.values.push(Sql::Integer(after_id));
-    if let Some(text) = substring {
-        c.conditions
-            .push("instr(lower(l.message), lower(?)) > 0".to_string());
-        c.values.push(Sql::Text(text.to_string()));
-    }
-    let sql = format!(
-        "SELECT {} FROM logs l{} ORDER BY l.id DESC LIMIT ?",
-        preview_columns(),
-        c.sql()
-    );
-    c.values.push(Sql::Integer(limit));
-    let mut newest = conn
-        .prepare_cached(&sql)?
-        .query_map(params_from_iter(c.values.iter()), preview_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut newest = match substring {
+        None => {
+            let sql = format!(
+                "SELECT {} FROM logs l{} ORDER BY l.id DESC LIMIT ?",
+                preview_columns(),
+                c.sql()
+            );
+            c.values.push(Sql::Integer(limit));
+            conn.prepare_cached(&sql)?
+                .query_map(params_from_iter(c.values.iter()), preview_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        }
+        Some(text) => {
+            // One whole message in memory at a time; stops at `limit` matches.
+            let sql = format!(
+                "SELECT l.id, l.timestamp, l.container, l.stream, l.level, l.message FROM logs l{} ORDER BY l.id DESC",
+                c.sql()
+            );
+            let mut select = conn.prepare_cached(&sql)?;
+            let mut matching = Vec::new();
+            for entry in select.query_map(params_from_iter(c.values.iter()), entry_from_row)? {
+                let entry = entry?;
+                if fold(&entry.message).contains(text) {
+                    matching.push(EntryPreview::of(&entry));
+                    if matching.len() as i64 >= limit {
+                        break;
+                    }
+                }
+            }
+            matching
+        }
+    };
     newest.reverse();
     Ok(newest)
 }

@@ -5,6 +5,7 @@ use shared::http::{ApiError, Request};
 
 use crate::db::{Filter, LevelFilter};
 use crate::level::Level;
+use crate::tail::fold::fold;
 use crate::tail::TailFilter;
 
 /// Page size bounds of `/api/logs`.
@@ -59,7 +60,7 @@ pub fn tail(request: &Request) -> Result<(TailFilter, Option<i64>), ApiError> {
     let filter = TailFilter {
         containers: containers(request),
         level: level(request)?,
-        substring: request.query("search").map(str::to_lowercase),
+        substring: request.query("search").map(fold),
     };
     let since_id = match request
         .header("last-event-id")

@@ -4,6 +4,8 @@
 //! bytes — is dropped rather than buffered without bound; a subscription forgets itself from
 //! the hub as soon as its stream ends.
 
+pub mod fold;
+
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -30,7 +32,7 @@ const MAX_STREAM_AGE: Duration = Duration::from_secs(30 * 60);
 pub struct TailFilter {
     pub containers: Vec<String>,
     pub level: Option<LevelFilter>,
-    /// Lower-cased substring.
+    /// A substring, folded with [`fold::fold`] (as search folds words: `É` finds `é` and `e`).
     pub substring: Option<String>,
 }
 
@@ -46,7 +48,7 @@ impl TailFilter {
         let text_ok = self
             .substring
             .as_ref()
-            .is_none_or(|s| entry.message.to_lowercase().contains(s.as_str()));
+            .is_none_or(|s| fold::fold(&entry.message).contains(s.as_str()));
         container_ok && level_ok && text_ok
     }
 }

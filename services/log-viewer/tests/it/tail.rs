@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{wait_for, Event, Sse, TestServer, DEADLINE, KEY};
+use crate::support::{enc, wait_for, Event, Sse, TestServer, DEADLINE, KEY};
 
 fn messages(events: &[Event]) -> Vec<String> {
     events.iter().map(Event::message).collect()
@@ -333,4 +333,56 @@ fn live_tail_and_its_replay_cut_long_messages() {
         assert_eq!(data["message"], "after", "{how}");
         assert!(data.get("truncated").is_none(), "{how}: {data}");
     }
+}
+
+/// The messages of `events` up to (without) `last`, which must arrive.
+fn messages_until(sse: &mut Sse, last: &str) -> Vec<String> {
+    let mut got = Vec::new();
+    loop {
+        match sse.next_log() {
+            Some(event) if event.message() == last => return got,
+            Some(event) => got.push(event.message()),
+            None => panic!("{last:?} did not arrive; got {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn tail_filter_and_search_agree_on_case_and_accents() {
+    let server = TestServer::start(&[]);
+    let c = server.docker.add("accents");
+    server.wait_watching("accents");
+    let query = "Échec";
+    let filter = format!("container=accents&search={}", enc(query));
+    let mut live = Sse::tail(server.addr, &filter, &[]);
+    let lines = crate::support::strings(&[
+        "Échec du paiement",
+        "échec partiel",
+        "ECHEC total",
+        "echec simple",
+        "e\u{301}chec décomposé",
+        "succès",
+        "Paiement réussi",
+    ]);
+    c.lines("stdout", &lines);
+    server.wait_for_count("container=accents", lines.len());
+    // A matching line stored after all of them: whatever the tails send before it is all
+    // they will send of the lines above.
+    let sentinel = "échec sentinel";
+    c.stdout(sentinel);
+    server.wait_for_entry("container=accents", |e| e["message"] == sentinel);
+
+    let mut searched = server.messages(&filter);
+    searched.retain(|m| m != sentinel);
+    let mut streamed = messages_until(&mut live, sentinel);
+    let mut replay = Sse::tail(server.addr, &format!("{filter}&since_id=0"), &[]);
+    let mut replayed = messages_until(&mut replay, sentinel);
+    for list in [&mut searched, &mut streamed, &mut replayed] {
+        list.sort();
+    }
+    let mut expected = lines[..5].to_vec();
+    expected.sort();
+    assert_eq!(searched, expected, "search={query}");
+    assert_eq!(streamed, expected, "live tail search={query}");
+    assert_eq!(replayed, expected, "replayed tail search={query}");
 }
