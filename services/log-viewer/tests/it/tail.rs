@@ -207,7 +207,6 @@ fn seventeenth_tail_is_refused_until_one_closes() {
     drop(tails.pop());
     let started = Instant::now();
     let mut accepted = wait_for("a tail slot to free up after closing one", || {
-        std::thread::sleep(Duration::from_millis(100));
         let sse = Sse::open(server.addr, &format!("/api/logs/tail?api_key={KEY}"), &[])
             .map_err(|e| e.to_string())?;
         if sse.status == 200 {
@@ -234,17 +233,47 @@ fn seventeenth_tail_is_refused_until_one_closes() {
     drop(tails);
 }
 
+/// Opens a connection that sends nothing and waits until the server closes it (after its
+/// `IDLE_TIMEOUT`).
+fn wait_for_idle_close(addr: std::net::SocketAddr) {
+    use std::io::Read;
+    let mut idle = std::net::TcpStream::connect(addr).expect("connect");
+    idle.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("a read timeout");
+    wait_for("the server to close an idle connection", || {
+        let mut buf = [0u8; 512];
+        match idle.read(&mut buf) {
+            Ok(0) => Ok(()),
+            // A `408` before closing is fine too; the close follows.
+            Ok(_) => Err("got a response; waiting for the close".to_string()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                Err("still open".to_string())
+            }
+            Err(_) => Ok(()),
+        }
+    });
+}
+
 #[test]
 fn tail_outlives_twice_the_idle_timeout() {
     let server = TestServer::start(&[("IDLE_TIMEOUT", "1")]);
     let c = server.docker.add("quiet");
     server.wait_watching("quiet");
     let mut sse = Sse::tail(server.addr, "", &[]);
-    std::thread::sleep(Duration::from_millis(2500));
+    // Twice the idle timeout, observed rather than slept: the server closes an idle
+    // connection opened after the tail, then another one opened after that.
+    wait_for_idle_close(server.addr);
+    wait_for_idle_close(server.addr);
     c.stdout("after a long silence");
     let event = sse.next_log().expect("the line still arrives");
     assert_eq!(event.message(), "after a long silence");
-    std::thread::sleep(Duration::from_millis(2500));
+    wait_for_idle_close(server.addr);
+    wait_for_idle_close(server.addr);
     c.stdout("and again");
     assert_eq!(sse.next_log().expect("still open").message(), "and again");
 }
