@@ -138,15 +138,16 @@ impl EntryPreview {
     /// The preview of `entry`.
     pub fn of(entry: &LogEntry) -> EntryPreview {
         let message = preview_text(&entry.message).to_string();
+        let truncated = message.len() < entry.message.len();
         EntryPreview {
             id: entry.id,
             timestamp: entry.timestamp.clone(),
             container: entry.container.clone(),
             stream: entry.stream.clone(),
             level: entry.level,
-            truncated: message.len() < entry.message.len(),
-            message_bytes: (message.len() < entry.message.len()).then_some(entry.message.len()),
             message,
+            truncated,
+            message_bytes: truncated.then_some(entry.message.len()),
         }
     }
 
