@@ -300,13 +300,27 @@ fn entry_endpoint_answers_404_for_an_unknown_id_and_400_for_a_non_number() {
         missing.json(),
         serde_json::json!({"detail": "Log entry not found"})
     );
-    let bad = server.get("/api/logs/abc");
-    assert_eq!(bad.status, 400, "{}", bad.text());
-    assert!(
-        bad.json()["detail"].as_str().unwrap_or("").contains("'id'"),
-        "{}",
-        bad.text()
-    );
+    for id in [
+        "abc",
+        "1.5",
+        "0x10",
+        "99999999999999999999999",
+        "%20",
+        "1%00",
+    ] {
+        let bad = server.get(&format!("/api/logs/{id}"));
+        assert_eq!(bad.status, 400, "{id}: {}", bad.text());
+        assert!(
+            bad.json()["detail"].as_str().unwrap_or("").contains("'id'"),
+            "{id}: {}",
+            bad.text()
+        );
+    }
+    for id in ["0", "-1", "9223372036854775807"] {
+        let none = server.get(&format!("/api/logs/{id}"));
+        assert_eq!(none.status, 404, "{id}: {}", none.text());
+    }
+    assert_eq!(server.get_without_key("/health").status, 200);
     // The literal routes under /api/logs/ still win over {id}.
     for path in [
         "/api/logs/histogram",
