@@ -10,8 +10,11 @@
   const SVG_NS = 'http://www.w3.org/2000/svg';
 
   const PAGE_SIZE = 100;
-  /** Lines kept in the list while the live tail runs. */
+  /** Lines kept in the list (and waiting to be drawn) while the live tail runs. */
   const LIVE_MAX = 500;
+  /** Characters of messages kept in the list (and waiting to be drawn) while the live tail
+   * runs. The server cuts each message to 2 KiB, so this rarely binds before LIVE_MAX. */
+  const LIVE_MAX_CHARS = 1024 * 1024;
   /** The one-line view shows at most this much of a message (the rest is in the details). */
   const LINE_PREVIEW = 2000;
   const LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'];
@@ -511,9 +514,25 @@
     }
 
     function detailNode(entry) {
+      // A cut message (see the README) is fetched whole when its details open.
+      let whole = entry.truncated ? null : String(entry.message);
+      const message = el('pre', { class: 'code wrap log-message' }, highlighted(String(entry.message), highlight));
+      const note = entry.truncated
+        ? el('p', { class: 'faint d-cut' }, 'Showing the first ' + M.formatCount(String(entry.message).length) + ' characters of ' +
+          M.formatCount(entry.message_bytes) + ' bytes; loading the whole message…')
+        : null;
+      if (entry.truncated) {
+        M.api('/api/logs/' + encodeURIComponent(entry.id)).then((full) => {
+          whole = String(full.message);
+          fill(message, highlighted(whole, highlight));
+          note.remove();
+        }, (error) => {
+          note.textContent = 'Showing the start of the message only; the whole message could not be loaded: ' + error.message;
+        });
+      }
       const copy = el('button', {
         type: 'button', class: 'btn btn-sm btn-ghost',
-        onclick: async () => M.toast((await M.copyText(entry.message)) ? 'Message copied' : 'Copy failed', 'info'),
+        onclick: async () => M.toast((await M.copyText(whole === null ? entry.message : whole)) ? 'Message copied' : 'Copy failed', 'info'),
       }, M.icon('copy'), 'Copy');
       const context = el('button', {
         type: 'button', class: 'btn btn-sm btn-ghost', title: 'This entry and the ones before it, from this container only',
@@ -523,7 +542,8 @@
         }, { push: true }),
       }, 'Lines before this in ', el('span', { class: 'mono' }, entry.container));
       return el('div', { class: 'log-detail' },
-        el('pre', { class: 'code wrap log-message' }, highlighted(String(entry.message), highlight)),
+        note,
+        message,
         el('div', { class: 'detail-foot' },
           el('dl', { class: 'facts' },
             el('div', null, el('dt', null, 'ID'), el('dd', { class: 'mono d-id' }, '#' + entry.id)),
@@ -741,7 +761,10 @@
     let lastEventId = null;
     let retryTimer = null;
     let retryDelay = 1000;
+    /** Entries received but not drawn yet (a background tab draws no frames): the newest
+     * LIVE_MAX / LIVE_MAX_CHARS at most, as only those would be kept anyway. */
     let queue = [];
+    let queueChars = 0;
     let flushFrame = 0;
     let pendingPill = 0;
     let histTimer = null;
@@ -782,6 +805,10 @@
         }
         lastEventId = entry.id;
         queue.push(entry);
+        queueChars += messageChars(entry);
+        while (queue.length > LIVE_MAX || (queueChars > LIVE_MAX_CHARS && queue.length > 1)) {
+          queueChars -= messageChars(queue.shift());
+        }
         if (!flushFrame) flushFrame = requestAnimationFrame(flushQueue);
       });
       es.addEventListener('close', () => {
@@ -816,6 +843,7 @@
       if (source) source.close();
       source = null;
       queue = [];
+      queueChars = 0;
       cancelAnimationFrame(flushFrame);
       flushFrame = 0;
       liveStatus.hidden = true;
@@ -845,6 +873,7 @@
       const newest = rows.length ? rows[0].id : 0;
       const fresh = queue.filter((e) => e.id > newest).sort((a, b) => b.id - a.id);
       queue = [];
+      queueChars = 0;
       if (!fresh.length) return;
       let list = $('#log-list');
       if (!list) {
@@ -862,8 +891,10 @@
       });
       list.prepend(...nodes);
       rows = fresh.concat(rows);
-      while (rows.length > LIVE_MAX) {
+      let rowChars = rows.reduce((sum, e) => sum + messageChars(e), 0);
+      while (rows.length > LIVE_MAX || (rowChars > LIVE_MAX_CHARS && rows.length > 1)) {
         const gone = rows.pop();
+        rowChars -= messageChars(gone);
         expanded.delete(gone.id);
         if (list.lastElementChild) list.lastElementChild.remove();
       }
@@ -879,6 +910,10 @@
       }
       renderSummary();
       scheduleHistogram();
+    }
+
+    function messageChars(entry) {
+      return String(entry.message).length;
     }
 
     function hidePill() {

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
+use serde::Serialize;
 use serde_json::json;
 use shared::http::{ApiError, Request, Response};
 use shared::time::{format_ms, now_ms};
@@ -14,15 +15,40 @@ const REPLAY_LIMIT: i64 = 1000;
 /// The histogram's range when neither `since` nor any entry gives one.
 const DEFAULT_RANGE_MS: i64 = 60 * 60 * 1000;
 
-/// `GET /api/logs`: one page, newest first.
+/// The body of `GET /api/logs`.
+#[derive(Serialize)]
+struct LogsPage<'a> {
+    logs: &'a [db::EntryPreview],
+    total: i64,
+    total_capped: bool,
+    limit: i64,
+    offset: i64,
+}
+
+/// `GET /api/logs`: one page, newest first; long messages cut (see [`db::PREVIEW_BYTES`]).
 pub fn list_logs(state: &State, request: &Request) -> Result<Response, ApiError> {
     let filter = query::filter(request)?;
     let (limit, offset) = query::page(request)?;
     let page = db::list(&state.reads.get(), &filter, limit, offset)?;
     Ok(Response::json(
         200,
-        &json!({"logs": page.logs, "total": page.total, "total_capped": page.total_capped, "limit": limit, "offset": offset}),
+        &LogsPage {
+            logs: &page.logs,
+            total: page.total,
+            total_capped: page.total_capped,
+            limit,
+            offset,
+        },
     ))
+}
+
+/// `GET /api/logs/{id}`: one entry with its whole message.
+pub fn log_entry(state: &State, request: &Request) -> Result<Response, ApiError> {
+    let id = query::entry_id(request)?;
+    match db::entry(&state.reads.get(), id)? {
+        Some(entry) => Ok(Response::json(200, &entry)),
+        None => Err(ApiError::not_found("Log entry not found")),
+    }
 }
 
 /// `GET /api/logs/histogram`: log volume by level over time.

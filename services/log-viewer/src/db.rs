@@ -15,6 +15,7 @@ use serde::Serialize;
 use shared::time::format_ms;
 
 use crate::level::Level;
+use crate::tail::fold::fold;
 use crate::tailer::Cursor;
 
 /// Schema migrations, in order.
@@ -97,7 +98,13 @@ pub struct NewEntry {
     pub message: String,
 }
 
-/// A stored entry, as the API returns it.
+/// Bytes of a message that a list page or a live-tail event carries at most (cut at a
+/// character boundary); the whole message is at `GET /api/logs/{id}`. An entry may be up to
+/// 256 KiB, so without the cut a page of 500 held up to 128 MiB, and so could each tail queue.
+pub const PREVIEW_BYTES: usize = 2048;
+
+/// A stored entry with its whole message (`GET /api/logs/{id}`, and what the live tail's
+/// filters look at).
 #[derive(Debug, Clone, Serialize)]
 pub struct LogEntry {
     pub id: i64,
@@ -106,6 +113,99 @@ pub struct LogEntry {
     pub stream: String,
     pub level: Level,
     pub message: String,
+}
+
+/// An entry as a list page and the live tail show it: the message cut to
+/// [`PREVIEW_BYTES`]. A cut entry also has `"truncated": true` and `message_bytes` (the whole
+/// message's length in bytes); an entry that was not cut has the spec's six fields only.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntryPreview {
+    pub id: i64,
+    pub timestamp: String,
+    pub container: String,
+    pub stream: String,
+    pub level: Level,
+    pub message: String,
+    /// Whether `message` is only the start of the entry's message.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+    /// The whole message's length in bytes, when cut.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_bytes: Option<usize>,
+}
+
+impl EntryPreview {
+    /// The preview of `entry`.
+    pub fn of(entry: &LogEntry) -> EntryPreview {
+        let message = preview_text(&entry.message).to_string();
+        let truncated = message.len() < entry.message.len();
+        EntryPreview {
+            id: entry.id,
+            timestamp: entry.timestamp.clone(),
+            container: entry.container.clone(),
+            stream: entry.stream.clone(),
+            level: entry.level,
+            message,
+            truncated,
+            message_bytes: truncated.then_some(entry.message.len()),
+        }
+    }
+
+    /// Bytes this preview occupies in memory, roughly (what the live tail's queues count).
+    pub fn size(&self) -> usize {
+        std::mem::size_of::<EntryPreview>()
+            + self.timestamp.len()
+            + self.container.len()
+            + self.stream.len()
+            + self.message.len()
+    }
+}
+
+/// The first [`PREVIEW_BYTES`] of `message` at most, ending at a character boundary.
+pub fn preview_text(message: &str) -> &str {
+    if message.len() <= PREVIEW_BYTES {
+        return message;
+    }
+    let mut end = PREVIEW_BYTES;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    &message[..end]
+}
+
+/// The columns [`preview_from_row`] reads, from `logs l`: SQLite hands over only the first
+/// [`PREVIEW_BYTES`] characters of a message and its length, never a whole long message.
+fn preview_columns() -> String {
+    format!(
+        "l.id, l.timestamp, l.container, l.stream, l.level, substr(l.message, 1, {PREVIEW_BYTES}), octet_length(l.message)"
+    )
+}
+
+fn preview_from_row(row: &Row) -> rusqlite::Result<EntryPreview> {
+    let level: i64 = row.get(4)?;
+    let start: String = row.get(5)?;
+    let full_bytes: i64 = row.get(6)?;
+    let message = preview_text(&start).to_string();
+    let truncated = (message.len() as i64) < full_bytes;
+    Ok(EntryPreview {
+        id: row.get(0)?,
+        timestamp: format_ms(row.get(1)?),
+        container: row.get(2)?,
+        stream: row.get(3)?,
+        level: Level::from_stored(level),
+        message,
+        truncated,
+        message_bytes: truncated.then_some(full_bytes as usize),
+    })
+}
+
+/// One entry with its whole message, if it is stored.
+pub fn entry(conn: &Connection, id: i64) -> rusqlite::Result<Option<LogEntry>> {
+    conn.prepare_cached(
+        "SELECT l.id, l.timestamp, l.container, l.stream, l.level, l.message FROM logs l WHERE l.id = ?1",
+    )?
+    .query_row([id], entry_from_row)
+    .optional()
 }
 
 /// Stores a batch and the cursors that cover it in one transaction; returns the entries with
@@ -250,12 +350,21 @@ pub fn enforce_caps(
         if excess <= 0 {
             return Ok(deleted);
         }
-        deleted += delete_chunk(
+        let n = delete_chunk(
             conn,
             "SELECT id FROM logs WHERE id > ?1 ORDER BY id LIMIT ?2",
             0,
             excess.min(DELETE_CHUNK),
         )?;
+        if n == 0 {
+            // `log_counts` says there are more entries than `logs` holds: another pass would
+            // find nothing to delete either.
+            log::warn!(
+                "MAX_ENTRIES: the entry counts exceed the cap by {excess} but no entry is left to delete; stopping"
+            );
+            return Ok(deleted);
+        }
+        deleted += n;
     }
 }
 
@@ -334,9 +443,9 @@ pub struct Filter {
 }
 
 /// One page of entries, newest first, and the (possibly capped) total.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default)]
 pub struct Page {
-    pub logs: Vec<LogEntry>,
+    pub logs: Vec<EntryPreview>,
     pub total: i64,
     pub total_capped: bool,
 }
@@ -514,7 +623,8 @@ pub fn list(conn: &Connection, filter: &Filter, limit: i64, offset: i64) -> rusq
             "l.id"
         };
         let sql = format!(
-            "SELECT l.id, l.timestamp, l.container, l.stream, l.level, l.message FROM {}{} ORDER BY {id_column} DESC LIMIT ? OFFSET ?",
+            "SELECT {} FROM {}{} ORDER BY {id_column} DESC LIMIT ? OFFSET ?",
+            preview_columns(),
             c.from,
             c.sql()
         );
@@ -523,7 +633,7 @@ pub fn list(conn: &Connection, filter: &Filter, limit: i64, offset: i64) -> rusq
         values.push(Sql::Integer(offset));
         let logs = conn
             .prepare_cached(&sql)?
-            .query_map(params_from_iter(values.iter()), entry_from_row)?
+            .query_map(params_from_iter(values.iter()), preview_from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let (total, total_capped) = count(conn, search, &c)?;
         Ok(Page {
@@ -626,15 +736,17 @@ pub fn histogram(
 }
 
 /// The newest `limit` entries after `after_id` matching the tail's filters (container, level,
-/// substring), oldest first — the replay of a reconnecting live tail. Taking the newest keeps
-/// the replay contiguous with the live stream when more than `limit` were missed.
+/// and `substring`, already folded like the live filter's), oldest first — the replay of a
+/// reconnecting live tail. Taking the newest keeps the replay contiguous with the live stream
+/// when more than `limit` were missed. The substring is matched here rather than in SQL, whose
+/// `lower()` folds ASCII only, so that the replay and the live stream agree.
 pub fn replay(
     conn: &Connection,
     filter: &Filter,
     substring: Option<&str>,
     after_id: i64,
     limit: i64,
-) -> rusqlite::Result<Vec<LogEntry>> {
+) -> rusqlite::Result<Vec<EntryPreview>> {
     let mut c = clause(
         conn,
         &Filter {
@@ -645,20 +757,38 @@ pub fn replay(
     )?;
     c.conditions.push("l.id > ?".to_string());
     c.values.push(Sql::Integer(after_id));
-    if let Some(text) = substring {
-        c.conditions
-            .push("instr(lower(l.message), lower(?)) > 0".to_string());
-        c.values.push(Sql::Text(text.to_string()));
-    }
-    let sql = format!(
-        "SELECT l.id, l.timestamp, l.container, l.stream, l.level, l.message FROM logs l{} ORDER BY l.id DESC LIMIT ?",
-        c.sql()
-    );
-    c.values.push(Sql::Integer(limit));
-    let mut newest = conn
-        .prepare_cached(&sql)?
-        .query_map(params_from_iter(c.values.iter()), entry_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut newest = match substring {
+        None => {
+            let sql = format!(
+                "SELECT {} FROM logs l{} ORDER BY l.id DESC LIMIT ?",
+                preview_columns(),
+                c.sql()
+            );
+            c.values.push(Sql::Integer(limit));
+            conn.prepare_cached(&sql)?
+                .query_map(params_from_iter(c.values.iter()), preview_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        }
+        Some(text) => {
+            // One whole message in memory at a time; stops at `limit` matches.
+            let sql = format!(
+                "SELECT l.id, l.timestamp, l.container, l.stream, l.level, l.message FROM logs l{} ORDER BY l.id DESC",
+                c.sql()
+            );
+            let mut select = conn.prepare_cached(&sql)?;
+            let mut matching = Vec::new();
+            for entry in select.query_map(params_from_iter(c.values.iter()), entry_from_row)? {
+                let entry = entry?;
+                if fold(&entry.message).contains(text) {
+                    matching.push(EntryPreview::of(&entry));
+                    if matching.len() as i64 >= limit {
+                        break;
+                    }
+                }
+            }
+            matching
+        }
+    };
     newest.reverse();
     Ok(newest)
 }
@@ -695,6 +825,90 @@ pub fn time_bounds(conn: &Connection) -> rusqlite::Result<(Option<i64>, Option<i
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn memory_db() -> Connection {
+        let mut conn = Connection::open_in_memory().expect("an in-memory database");
+        shared::db::migrate(&mut conn, MIGRATIONS).expect("the schema");
+        conn
+    }
+
+    fn new_entry(time_ms: i64, message: &str) -> NewEntry {
+        NewEntry {
+            time_ms,
+            container: "web".to_string(),
+            stream: "stdout",
+            level: Level::Info,
+            message: message.to_string(),
+        }
+    }
+
+    #[test]
+    fn previews_cut_at_a_character_boundary_within_the_byte_budget() {
+        assert_eq!(preview_text("short"), "short");
+        let exact = "x".repeat(PREVIEW_BYTES);
+        assert_eq!(preview_text(&exact), exact);
+        // 'é' is two bytes: after one ASCII byte, byte PREVIEW_BYTES falls inside one.
+        let odd = format!("a{}", "é".repeat(PREVIEW_BYTES));
+        assert_eq!(preview_text(&odd).len(), PREVIEW_BYTES - 1);
+        assert!(odd.starts_with(preview_text(&odd)));
+    }
+
+    #[test]
+    fn list_and_replay_cut_long_messages_and_entry_keeps_them_whole() {
+        let mut conn = memory_db();
+        let long = format!("start {}", "€".repeat(PREVIEW_BYTES));
+        let stored = store_batch(
+            &mut conn,
+            &[new_entry(1, &long), new_entry(2, "short")],
+            &[],
+        )
+        .unwrap();
+        let page = list(&conn, &Filter::default(), 10, 0).unwrap();
+        let replayed = replay(&conn, &Filter::default(), None, 0, 10).unwrap();
+        let live: Vec<EntryPreview> = stored.iter().map(EntryPreview::of).collect();
+        for previews in [page.logs.iter().rev().cloned().collect(), replayed, live] {
+            let [cut, short] = &previews[..] else {
+                panic!("two entries: {previews:?}");
+            };
+            assert!(cut.truncated);
+            assert_eq!(cut.message_bytes, Some(long.len()));
+            assert_eq!(cut.message, preview_text(&long));
+            assert!(!short.truncated);
+            assert_eq!(short.message_bytes, None);
+            assert_eq!(short.message, "short");
+            let json = serde_json::to_value(short).unwrap();
+            assert_eq!(json.as_object().map(|o| o.len()), Some(6), "{json}");
+            let json = serde_json::to_value(cut).unwrap();
+            assert_eq!(json["truncated"], true, "{json}");
+            assert_eq!(json["message_bytes"], long.len(), "{json}");
+        }
+        let whole = entry(&conn, stored[0].id).unwrap().expect("stored");
+        assert_eq!(whole.message, long);
+        assert!(entry(&conn, 999).unwrap().is_none());
+    }
+
+    #[test]
+    fn enforce_caps_stops_when_a_pass_deletes_nothing() {
+        let mut conn = memory_db();
+        let entries: Vec<NewEntry> = (0..3).map(|i| new_entry(i, "x")).collect();
+        store_batch(&mut conn, &entries, &[]).unwrap();
+        // Counts that overstate the history: no pass can bring them under the cap.
+        conn.execute("UPDATE log_counts SET count = count + 10", [])
+            .unwrap();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let result = enforce_caps(&mut conn, 1, None);
+            let left: i64 = conn
+                .query_row("SELECT count(*) FROM logs", [], |row| row.get(0))
+                .unwrap();
+            let _ = done.send((result, left));
+        });
+        let (result, left) = finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("enforce_caps returns instead of looping");
+        assert_eq!(result.unwrap(), 3);
+        assert_eq!(left, 0);
+    }
 
     #[test]
     fn plain_words_quotes_and_drops_punctuation() {

@@ -77,22 +77,7 @@ pub fn spawn(
 ) -> std::io::Result<JoinHandle<()>> {
     thread::Builder::new()
         .name("ingest".to_string())
-        .spawn(move || {
-            let mut ingest = Ingest {
-                config,
-                conn,
-                hub,
-                status,
-                tails: BTreeMap::new(),
-                saved: BTreeMap::new(),
-                unsaved: None,
-                first_scan: true,
-                deleted_since_optimize: 0,
-                last_scan: None,
-                sources_error_logged: false,
-            };
-            ingest.run(&shutdown);
-        })
+        .spawn(move || Ingest::new(config, conn, hub, status).run(&shutdown))
 }
 
 struct Ingest {
@@ -104,8 +89,13 @@ struct Ingest {
     tails: BTreeMap<String, Tail>,
     /// The cursor last stored per container id.
     saved: BTreeMap<String, Cursor>,
-    /// A batch whose commit failed, retried before reading more.
-    unsaved: Option<Vec<NewEntry>>,
+    /// Entries whose commit failed: stored first by the next commit, and no new line is read
+    /// before it succeeds. The cursors never go to the database without them.
+    unsaved: Vec<NewEntry>,
+    /// Cursors of containers no longer followed, whose commit failed (with `unsaved`).
+    unsaved_cursors: Vec<(String, Cursor)>,
+    /// Commits failed in a row (the first is logged as an error, the rest at debug level).
+    failed_commits: u64,
     first_scan: bool,
     /// Entries deleted by the caps since the search index was last compacted.
     deleted_since_optimize: u64,
@@ -114,9 +104,33 @@ struct Ingest {
 }
 
 impl Ingest {
+    fn new(
+        config: IngestConfig,
+        conn: Connection,
+        hub: Arc<Hub>,
+        status: Arc<IngestStatus>,
+    ) -> Ingest {
+        Ingest {
+            config,
+            conn,
+            hub,
+            status,
+            tails: BTreeMap::new(),
+            saved: BTreeMap::new(),
+            unsaved: Vec::new(),
+            unsaved_cursors: Vec::new(),
+            failed_commits: 0,
+            first_scan: true,
+            deleted_since_optimize: 0,
+            last_scan: None,
+            sources_error_logged: false,
+        }
+    }
+
     fn run(&mut self, shutdown: &Shutdown) {
         let mut polls: u64 = 0;
         while !shutdown.is_set() {
+            shared::health::fault_point("ingest");
             if self
                 .last_scan
                 .is_none_or(|t| t.elapsed() >= self.config.rescan_interval)
@@ -135,11 +149,22 @@ impl Ingest {
                 break;
             }
         }
-        // Entries still being assembled are not stored: the saved cursors point at their
-        // first line, so the next start re-reads and completes them (a line in 16 KiB pieces
-        // or a traceback is never split by a restart).
-        self.store(Vec::new());
+        self.finish();
         log::info!("ingestion stopped");
+    }
+
+    /// At shutdown: stores what is complete (and any batch whose commit failed). Entries still
+    /// being assembled are not stored: the saved cursors point at their first line, so the
+    /// next start re-reads and completes them (a line in 16 KiB pieces or a traceback is never
+    /// split by a restart). If the commit fails, the saved cursors stay where they were, so
+    /// the next start reads those lines again.
+    fn finish(&mut self) {
+        let waiting = self.unsaved.len();
+        if !self.store(Vec::new()) {
+            log::error!(
+                "stopping with {waiting} log entries not stored; the saved read positions were not advanced past them, so the next start reads them again"
+            );
+        }
     }
 
     /// Follows new containers, forgets removed ones, keeps renamed ones' cursors.
@@ -172,18 +197,20 @@ impl Ingest {
             .cloned()
             .collect();
         for id in removed {
-            let Some(tail) = self.tails.get_mut(&id) else {
+            let Some(mut tail) = self.tails.remove(&id) else {
                 continue;
             };
             log::info!("container {} is gone; no longer following it", tail.name);
-            let name = tail.name.clone();
             let rest = tail
                 .flush()
                 .into_iter()
-                .map(|(s, e)| new_entry(&name, s, e))
+                .map(|(s, e)| new_entry(&tail.name, s, e))
                 .collect();
+            let cursor = tail.cursor();
+            if cursor.inode != 0 && self.saved.get(&id) != Some(&cursor) {
+                self.unsaved_cursors.push((id, cursor));
+            }
             self.store(rest);
-            self.tails.remove(&id);
         }
         for container in found {
             if let Some(tail) = self.tails.get_mut(&container.id) {
@@ -193,21 +220,32 @@ impl Ingest {
                 }
                 continue;
             }
-            let saved = match db::load_cursor(&self.conn, &container.id) {
-                Ok(saved) => saved,
-                Err(e) => {
-                    log::error!("cannot load the cursor of {}: {e}", container.name);
-                    continue;
-                }
+            // Back before its last entries were committed: go on from the cursor that
+            // covers them (they are stored with it), not from the database's.
+            let pending = self
+                .unsaved_cursors
+                .iter()
+                .position(|(id, _)| *id == container.id)
+                .map(|i| self.unsaved_cursors.remove(i).1);
+            let saved = match pending {
+                Some(cursor) => Some(cursor),
+                None => match db::load_cursor(&self.conn, &container.id) {
+                    Ok(Some(cursor)) => {
+                        self.saved.insert(container.id.clone(), cursor);
+                        Some(cursor)
+                    }
+                    Ok(None) => None,
+                    Err(e) => {
+                        log::error!("cannot load the cursor of {}: {e}", container.name);
+                        continue;
+                    }
+                },
             };
             log::info!(
                 "following container {} ({})",
                 container.name,
                 container.log_path.display()
             );
-            if let Some(cursor) = saved {
-                self.saved.insert(container.id.clone(), cursor);
-            }
             let tail = Tail::new(
                 container.id.clone(),
                 container.name,
@@ -228,10 +266,9 @@ impl Ingest {
     /// Reads every container once and stores what completed. Returns whether a container
     /// has more to read right away, and how many entries were stored.
     fn poll_once(&mut self) -> (bool, usize) {
-        if let Some(batch) = self.unsaved.take() {
-            if !self.store(batch) {
-                return (false, 0);
-            }
+        let retry = !self.unsaved.is_empty() || !self.unsaved_cursors.is_empty();
+        if retry && !self.store(Vec::new()) {
+            return (false, 0);
         }
         let now = Instant::now();
         let mut batch = Vec::new();
@@ -250,8 +287,6 @@ impl Ingest {
                 Err(e) => log::warn!("cannot read the log of {}: {e}", tail.name),
             }
         }
-        // Each poll inserts its batch sorted by time, so ids follow time.
-        batch.sort_by_key(|e| e.time_ms);
         let count = batch.len();
         if self.store(batch) {
             self.status
@@ -262,26 +297,61 @@ impl Ingest {
         (more, count)
     }
 
-    /// Stores entries with the cursors that changed; on failure keeps them for a retry.
+    /// Stores entries (after any whose commit failed) with the cursors that changed, in one
+    /// transaction; on failure keeps them all for the next commit. The cursors cover every
+    /// entry read so far that is complete, so they are only ever stored together with them.
     fn store(&mut self, batch: Vec<NewEntry>) -> bool {
-        let cursors: Vec<(String, Cursor)> = self
-            .tails
-            .iter()
-            .map(|(id, tail)| (id.clone(), tail.cursor()))
-            .filter(|(id, cursor)| self.saved.get(id) != Some(cursor) && cursor.inode != 0)
-            .collect();
-        if batch.is_empty() && cursors.is_empty() {
+        let mut entries = std::mem::take(&mut self.unsaved);
+        entries.extend(batch);
+        // Each commit inserts its entries sorted by time, so ids follow time.
+        entries.sort_by_key(|e| e.time_ms);
+        let mut cursors = std::mem::take(&mut self.unsaved_cursors);
+        cursors.extend(
+            self.tails
+                .iter()
+                .map(|(id, tail)| (id.clone(), tail.cursor()))
+                .filter(|(id, cursor)| self.saved.get(id) != Some(cursor) && cursor.inode != 0),
+        );
+        if entries.is_empty() && cursors.is_empty() {
             return true;
         }
-        match db::store_batch(&mut self.conn, &batch, &cursors) {
+        match db::store_batch(&mut self.conn, &entries, &cursors) {
             Ok(stored) => {
+                if self.failed_commits > 0 {
+                    log::info!(
+                        "stored {} log entries after {} failed attempts",
+                        stored.len(),
+                        self.failed_commits
+                    );
+                    self.failed_commits = 0;
+                }
                 self.saved.extend(cursors);
                 self.hub.publish(&stored);
                 true
             }
             Err(e) => {
-                log::error!("cannot store {} log entries (will retry): {e}", batch.len());
-                self.unsaved = Some(batch);
+                self.failed_commits += 1;
+                let level = if self.failed_commits == 1 {
+                    log::Level::Error
+                } else {
+                    log::Level::Debug
+                };
+                let containers: Vec<&str> = cursors
+                    .iter()
+                    .map(|(id, _)| self.tails.get(id).map_or(id.as_str(), |t| t.name.as_str()))
+                    .collect();
+                log::log!(
+                    level,
+                    "cannot store {} log entries with the read positions of {} ({e}); no further line is read until they are stored (retrying every poll)",
+                    entries.len(),
+                    containers.join(", ")
+                );
+                self.unsaved = entries;
+                self.unsaved_cursors.extend(
+                    cursors
+                        .into_iter()
+                        .filter(|(id, _)| !self.tails.contains_key(id)),
+                );
                 false
             }
         }
@@ -334,5 +404,166 @@ fn new_entry(
         stream: stream.as_str(),
         level: entry.level,
         message: entry.message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// A container directory under `root` with an empty log; returns the log's path.
+    fn add_container(root: &Path, id: &str) -> PathBuf {
+        let dir = root.join(id);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = serde_json::json!({"ID": id, "Name": format!("/{id}")});
+        std::fs::write(dir.join("config.v2.json"), config.to_string()).unwrap();
+        let log = dir.join(format!("{id}-json.log"));
+        std::fs::write(&log, "").unwrap();
+        log
+    }
+
+    /// Appends stdout lines in Docker's format; each is a few KiB, so a commit of them needs
+    /// new database pages.
+    fn append(log: &Path, texts: &[&str]) {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new().append(true).open(log).unwrap();
+        for text in texts {
+            let line = format!("{text} {}\n", "p".repeat(4000));
+            let record = serde_json::json!({"log": line, "stream": "stdout", "time": "2026-01-20T10:00:00.000000000Z"});
+            writeln!(file, "{record}").unwrap();
+        }
+    }
+
+    fn open(db: &Path) -> Connection {
+        let mut conn = shared::db::open(db, db::WRITE_CACHE_KIB).unwrap();
+        shared::db::migrate(&mut conn, db::MIGRATIONS).unwrap();
+        conn
+    }
+
+    fn ingest(sources: &Path, conn: Connection) -> Ingest {
+        let config = IngestConfig {
+            log_sources: sources.to_path_buf(),
+            containers: Vec::new(),
+            poll_interval: Duration::from_millis(100),
+            rescan_interval: Duration::from_millis(100),
+            tail_buffer: u64::MAX,
+            max_entries: 100_000,
+            max_age_days: 0,
+        };
+        let hub = Arc::new(Hub::new(1));
+        Ingest::new(config, conn, hub, Arc::new(IngestStatus::default()))
+    }
+
+    /// Every database write from now on that needs a new page fails with SQLITE_FULL (as on
+    /// a full disk); `false` lifts it.
+    fn disk_full(conn: &Connection, full: bool) {
+        let pages: i64 = conn
+            .query_row("PRAGMA page_count", [], |row| row.get(0))
+            .unwrap();
+        let limit = if full { pages } else { 1 << 30 };
+        conn.query_row(&format!("PRAGMA max_page_count = {limit}"), [], |_| Ok(()))
+            .unwrap();
+    }
+
+    /// The first word of every stored message, sorted (entries with one timestamp may be
+    /// stored in any order).
+    fn stored(db: &Path) -> Vec<String> {
+        let conn = Connection::open(db).unwrap();
+        let mut select = conn
+            .prepare("SELECT message FROM logs ORDER BY id")
+            .unwrap();
+        let rows = select.query_map([], |row| row.get::<_, String>(0)).unwrap();
+        let mut words: Vec<String> = rows
+            .map(|m| m.unwrap().split(' ').next().unwrap_or("").to_string())
+            .collect();
+        words.sort();
+        words
+    }
+
+    /// Polls until `want` is stored (the last entry of each stream closes after the idle
+    /// second), for at most 10 s.
+    fn poll_until_stored(ingest: &mut Ingest, db: &Path, want: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            ingest.poll_once();
+            let got = stored(db);
+            if got == want {
+                return;
+            }
+            assert!(Instant::now() < deadline, "stored {got:?}, want {want:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn saved_cursor(db: &Path, id: &str) -> Option<Cursor> {
+        db::load_cursor(&Connection::open(db).unwrap(), id).unwrap()
+    }
+
+    #[test]
+    fn a_failed_commit_is_retried_and_every_line_is_stored_once_even_across_a_rescan() {
+        let dir = tempfile::tempdir().unwrap();
+        let sources = dir.path().join("containers");
+        let db = dir.path().join("logs.db");
+        let a = add_container(&sources, "a");
+        let b = add_container(&sources, "b");
+        let mut ingest = ingest(&sources, open(&db));
+        ingest.rescan();
+        append(&a, &["a1", "a2"]);
+        append(&b, &["b1", "b2"]);
+        disk_full(&ingest.conn, true);
+        ingest.poll_once();
+        assert!(stored(&db).is_empty());
+        assert_eq!(
+            saved_cursor(&db, "a"),
+            None,
+            "no cursor without its entries"
+        );
+        // More lines wait: nothing is read while the failed batch is not stored.
+        append(&a, &["a3"]);
+        ingest.poll_once();
+        // b goes away while its lines are unsaved: its last entry and cursor wait too.
+        std::fs::remove_dir_all(sources.join("b")).unwrap();
+        ingest.rescan();
+        assert!(stored(&db).is_empty());
+        assert_eq!(saved_cursor(&db, "a"), None);
+        assert_eq!(saved_cursor(&db, "b"), None);
+
+        disk_full(&ingest.conn, false);
+        poll_until_stored(&mut ingest, &db, &["a1", "a2", "a3", "b1", "b2"]);
+        assert!(saved_cursor(&db, "b").is_some());
+        ingest.poll_once();
+        assert_eq!(stored(&db), ["a1", "a2", "a3", "b1", "b2"], "stored once");
+    }
+
+    #[test]
+    fn lines_unsaved_at_shutdown_are_read_again_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let sources = dir.path().join("containers");
+        let db = dir.path().join("logs.db");
+        let a = add_container(&sources, "a");
+        let mut first = ingest(&sources, open(&db));
+        first.rescan();
+        append(&a, &["a1"]);
+        poll_until_stored(&mut first, &db, &["a1"]);
+        let before = saved_cursor(&db, "a");
+        append(&a, &["a2", "a3"]);
+        disk_full(&first.conn, true);
+        first.poll_once();
+        first.finish();
+        drop(first);
+        assert_eq!(stored(&db), ["a1"]);
+        assert_eq!(
+            saved_cursor(&db, "a"),
+            before,
+            "the cursor stayed before a2"
+        );
+
+        let mut second = ingest(&sources, open(&db));
+        second.rescan();
+        poll_until_stored(&mut second, &db, &["a1", "a2", "a3"]);
+        second.finish();
+        assert_eq!(stored(&db), ["a1", "a2", "a3"]);
     }
 }

@@ -67,6 +67,7 @@ pub fn routes() -> Router<State> {
         .get("/api/logs/containers", KEY, api::containers)
         .get("/api/stats", KEY, api::stats)
         .get("/api/logs/stats", KEY, api::stats)
+        .get("/api/logs/{id}", KEY, api::log_entry)
         .unmatched("/api", KEY)
         .get("/", OPEN, web::logs_page)
         .get("/static/{file}", OPEN, web::static_file)

@@ -5,6 +5,7 @@ use shared::http::{ApiError, Request};
 
 use crate::db::{Filter, LevelFilter};
 use crate::level::Level;
+use crate::tail::fold::fold;
 use crate::tail::TailFilter;
 
 /// Page size bounds of `/api/logs`.
@@ -38,6 +39,16 @@ pub fn page(request: &Request) -> Result<(i64, i64), ApiError> {
     Ok((limit, offset))
 }
 
+/// The `{id}` of `/api/logs/{id}`.
+pub fn entry_id(request: &Request) -> Result<i64, ApiError> {
+    let raw = request.param("id").unwrap_or_default();
+    raw.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "path parameter 'id' must be an entry id (got {raw:?})"
+        ))
+    })
+}
+
 /// `buckets` (1–500, default 60).
 pub fn buckets(request: &Request) -> Result<i64, ApiError> {
     params::limit(request, "buckets", DEFAULT_BUCKETS, MAX_BUCKETS)
@@ -49,7 +60,7 @@ pub fn tail(request: &Request) -> Result<(TailFilter, Option<i64>), ApiError> {
     let filter = TailFilter {
         containers: containers(request),
         level: level(request)?,
-        substring: request.query("search").map(str::to_lowercase),
+        substring: request.query("search").map(fold),
     };
     let since_id = match request
         .header("last-event-id")

@@ -1,10 +1,13 @@
 //! The live tail: the ingestion thread pushes each stored batch to subscribers through
 //! bounded channels; each subscriber's Server-Sent Events stream runs on its connection's
-//! own thread (never on a request worker). A subscriber whose channel is full is dropped
-//! rather than buffered without bound.
+//! own thread (never on a request worker). A subscriber whose queue is full — by entries or by
+//! bytes — is dropped rather than buffered without bound; a subscription forgets itself from
+//! the hub as soon as its stream ends.
+
+pub mod fold;
 
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,10 +15,13 @@ use std::time::{Duration, Instant};
 use shared::http::{StreamFn, StreamWriter};
 use shared::Shutdown;
 
-use crate::db::{LevelFilter, LogEntry};
+use crate::db::{EntryPreview, LevelFilter, LogEntry};
 
 /// Entries waiting for one slow subscriber at most.
 const SUBSCRIBER_QUEUE: usize = 2048;
+/// Bytes of entries (previews, see [`EntryPreview::size`]) waiting for one subscriber at most:
+/// about 450 cut 2 KiB messages, or a whole poll's batch of ordinary lines.
+const SUBSCRIBER_BYTES: usize = 1024 * 1024;
 /// A heartbeat after this long without an event.
 const HEARTBEAT: Duration = Duration::from_secs(15);
 /// A stream ends with `event: close` after this long.
@@ -26,7 +32,7 @@ const MAX_STREAM_AGE: Duration = Duration::from_secs(30 * 60);
 pub struct TailFilter {
     pub containers: Vec<String>,
     pub level: Option<LevelFilter>,
-    /// Lower-cased substring.
+    /// A substring, folded with [`fold::fold`] (as search folds words: `É` finds `é` and `e`).
     pub substring: Option<String>,
 }
 
@@ -42,31 +48,61 @@ impl TailFilter {
         let text_ok = self
             .substring
             .as_ref()
-            .is_none_or(|s| entry.message.to_lowercase().contains(s.as_str()));
+            .is_none_or(|s| fold::fold(&entry.message).contains(s.as_str()));
         container_ok && level_ok && text_ok
     }
 }
 
 struct Subscriber {
+    id: u64,
     filter: TailFilter,
-    queue: SyncSender<Arc<LogEntry>>,
+    queue: SyncSender<Arc<EntryPreview>>,
+    /// Bytes sent on `queue` and not yet taken by the stream.
+    queued_bytes: Arc<AtomicUsize>,
 }
+
+type Subscribers = Arc<Mutex<Vec<Subscriber>>>;
 
 /// The live tail subscribers.
 pub struct Hub {
-    subscribers: Mutex<Vec<Subscriber>>,
+    subscribers: Subscribers,
     open: Arc<AtomicUsize>,
+    next_id: AtomicU64,
     max_streams: usize,
 }
 
-/// A subscription: entries arrive on `entries`; dropping it frees its stream slot.
+/// A subscription: entries arrive through [`Subscription::next`]; dropping it frees its
+/// stream slot and removes it from the hub at once.
 pub struct Subscription {
-    entries: Receiver<Arc<LogEntry>>,
+    id: u64,
+    entries: Receiver<Arc<EntryPreview>>,
+    queued_bytes: Arc<AtomicUsize>,
+    subscribers: Subscribers,
     open: Arc<AtomicUsize>,
+}
+
+impl Subscription {
+    /// The next entry, waiting at most `timeout`.
+    pub fn next(&self, timeout: Duration) -> Result<Arc<EntryPreview>, RecvTimeoutError> {
+        let entry = self.entries.recv_timeout(timeout)?;
+        self.queued_bytes.fetch_sub(entry.size(), Ordering::SeqCst);
+        Ok(entry)
+    }
+
+    /// The next entry if one is queued already.
+    pub fn next_queued(&self) -> Option<Arc<EntryPreview>> {
+        let entry = self.entries.try_recv().ok()?;
+        self.queued_bytes.fetch_sub(entry.size(), Ordering::SeqCst);
+        Some(entry)
+    }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|s| s.id != self.id);
         self.open.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -75,8 +111,9 @@ impl Hub {
     /// A hub allowing `max_streams` subscribers at once.
     pub fn new(max_streams: usize) -> Hub {
         Hub {
-            subscribers: Mutex::new(Vec::new()),
+            subscribers: Arc::new(Mutex::new(Vec::new())),
             open: Arc::new(AtomicUsize::new(0)),
+            next_id: AtomicU64::new(0),
             max_streams,
         }
     }
@@ -97,29 +134,58 @@ impl Hub {
             return None;
         }
         let (queue, entries) = mpsc::sync_channel(SUBSCRIBER_QUEUE);
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
         self.subscribers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(Subscriber { filter, queue });
+            .push(Subscriber {
+                id,
+                filter,
+                queue,
+                queued_bytes: Arc::clone(&queued_bytes),
+            });
         Some(Subscription {
+            id,
             entries,
+            queued_bytes,
+            subscribers: Arc::clone(&self.subscribers),
             open: Arc::clone(&self.open),
         })
     }
 
-    /// Sends newly stored entries to every subscriber whose filter they pass.
+    /// Sends newly stored entries to every subscriber whose filter they pass (the filter sees
+    /// the whole message; the queues hold previews, cut like a list page's).
     pub fn publish(&self, entries: &[LogEntry]) {
         let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
         if subscribers.is_empty() {
             return;
         }
-        let shared: Vec<Arc<LogEntry>> = entries.iter().cloned().map(Arc::new).collect();
+        let previews: Vec<Arc<EntryPreview>> = entries
+            .iter()
+            .map(|e| Arc::new(EntryPreview::of(e)))
+            .collect();
         subscribers.retain(|subscriber| {
-            for entry in shared.iter().filter(|e| subscriber.filter.matches(e)) {
-                match subscriber.queue.try_send(Arc::clone(entry)) {
+            let matching = entries
+                .iter()
+                .zip(&previews)
+                .filter(|(entry, _)| subscriber.filter.matches(entry));
+            for (_, preview) in matching {
+                // Counted before sending: the stream may take it (and subtract) at once.
+                let size = preview.size();
+                let queued = subscriber.queued_bytes.fetch_add(size, Ordering::SeqCst) + size;
+                if queued > SUBSCRIBER_BYTES {
+                    log::warn!(
+                        "dropping a live tail that cannot keep up ({queued} bytes waiting for it)"
+                    );
+                    return false;
+                }
+                match subscriber.queue.try_send(Arc::clone(preview)) {
                     Ok(()) => {}
                     Err(TrySendError::Full(_)) => {
-                        log::warn!("dropping a live tail that cannot keep up");
+                        log::warn!(
+                            "dropping a live tail that cannot keep up ({SUBSCRIBER_QUEUE} entries waiting for it)"
+                        );
                         return false;
                     }
                     Err(TrySendError::Disconnected(_)) => return false,
@@ -135,7 +201,7 @@ impl Hub {
 /// slot frees), the hub drops it, or on shutdown.
 pub fn event_stream(
     subscription: Subscription,
-    replay: Vec<LogEntry>,
+    replay: Vec<EntryPreview>,
     shutdown: Shutdown,
 ) -> StreamFn {
     Box::new(move |out: &mut StreamWriter| {
@@ -156,15 +222,12 @@ pub fn event_stream(
                 out.write_all(b"event: close\ndata: {}\n\n")?;
                 return out.flush();
             }
-            match subscription
-                .entries
-                .recv_timeout(Duration::from_millis(500))
-            {
+            match subscription.next(Duration::from_millis(500)) {
                 Ok(entry) if entry.id > last_id => {
                     write_entry(out, &entry)?;
                     last_id = entry.id;
                     // Send what is queued right away, then flush once.
-                    while let Ok(more) = subscription.entries.try_recv() {
+                    while let Some(more) = subscription.next_queued() {
                         if more.id > last_id {
                             write_entry(out, &more)?;
                             last_id = more.id;
@@ -191,7 +254,7 @@ pub fn event_stream(
     })
 }
 
-fn write_entry(out: &mut dyn Write, entry: &LogEntry) -> std::io::Result<()> {
+fn write_entry(out: &mut dyn Write, entry: &EntryPreview) -> std::io::Result<()> {
     let data = serde_json::to_string(entry).map_err(std::io::Error::other)?;
     write!(out, "id: {}\nevent: log\ndata: {data}\n\n", entry.id)
 }
@@ -199,6 +262,7 @@ fn write_entry(out: &mut dyn Write, entry: &LogEntry) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::PREVIEW_BYTES;
     use crate::level::Level;
 
     fn entry(id: i64, container: &str, level: Level, message: &str) -> LogEntry {
@@ -232,6 +296,71 @@ mod tests {
         assert!(hub.subscribe(TailFilter::default()).is_none());
         drop(first);
         assert!(hub.subscribe(TailFilter::default()).is_some());
+    }
+
+    fn subscribers(hub: &Hub) -> usize {
+        hub.subscribers.lock().unwrap().len()
+    }
+
+    #[test]
+    fn a_closed_subscription_is_forgotten_by_the_hub_at_once() {
+        let hub = Hub::new(2);
+        let first = hub.subscribe(TailFilter::default()).unwrap();
+        let second = hub.subscribe(TailFilter::default()).unwrap();
+        assert_eq!(subscribers(&hub), 2);
+        // No line is published in between: dropping alone removes it.
+        drop(first);
+        assert_eq!(subscribers(&hub), 1);
+        assert_eq!(hub.open_streams(), 1);
+        hub.publish(&[entry(1, "web", Level::Info, "to the second")]);
+        let got = second.next_queued().expect("the second still receives");
+        assert_eq!(got.message, "to the second");
+    }
+
+    #[test]
+    fn a_subscriber_over_its_byte_budget_is_dropped_before_its_entry_count_cap() {
+        let hub = Hub::new(1);
+        let slow = hub.subscribe(TailFilter::default()).unwrap();
+        let big = "b".repeat(64 * 1024);
+        let count = SUBSCRIBER_BYTES / 2048 + 10;
+        assert!(count < SUBSCRIBER_QUEUE);
+        let batch: Vec<LogEntry> = (0..count as i64)
+            .map(|i| entry(i, "web", Level::Info, &big))
+            .collect();
+        hub.publish(&batch);
+        assert_eq!(subscribers(&hub), 0, "dropped by bytes");
+        let mut queued = 0;
+        let mut received = 0;
+        while let Some(preview) = slow.next_queued() {
+            assert!(
+                preview.truncated,
+                "queues hold previews, not whole messages"
+            );
+            queued += preview.size();
+            received += 1;
+        }
+        assert!(received < count, "{received} of {count} queued");
+        assert!(queued <= SUBSCRIBER_BYTES, "{queued} bytes queued");
+    }
+
+    #[test]
+    fn a_subscriber_that_keeps_up_stays_past_its_byte_budget() {
+        let hub = Hub::new(1);
+        let fast = hub.subscribe(TailFilter::default()).unwrap();
+        let text = "f".repeat(PREVIEW_BYTES);
+        let mut received = 0;
+        for round in 0..6 {
+            let batch: Vec<LogEntry> = (0..SUBSCRIBER_BYTES / 2 / PREVIEW_BYTES)
+                .map(|i| entry((round * 10_000 + i) as i64, "web", Level::Info, &text))
+                .collect();
+            hub.publish(&batch);
+            while fast.next_queued().is_some() {
+                received += 1;
+            }
+        }
+        assert_eq!(subscribers(&hub), 1, "still subscribed");
+        assert!(received * PREVIEW_BYTES > 2 * SUBSCRIBER_BYTES);
+        assert_eq!(fast.queued_bytes.load(Ordering::SeqCst), 0);
     }
 
     #[test]

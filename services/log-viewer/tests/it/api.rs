@@ -250,3 +250,76 @@ fn authentication_and_routing() {
         post.headers
     );
 }
+
+/// A message longer than a preview: multi-byte characters across the cut.
+fn long_message() -> String {
+    format!("long {}", "é€x".repeat(2000))
+}
+
+#[test]
+fn long_messages_are_cut_in_lists_and_whole_at_the_entry_endpoint() {
+    let server = TestServer::start(&[]);
+    let c = server.docker.add("long");
+    let long = long_message();
+    c.stdout(&long);
+    c.stdout("short");
+    let listed = server.wait_for_entry("container=long", |e| e["message"] == "short");
+    assert_eq!(
+        keys(&listed),
+        vec!["container", "id", "level", "message", "stream", "timestamp"],
+        "an entry that was not cut keeps the spec's shape: {listed}"
+    );
+    let cut = server.wait_for_entry("container=long", |e| e["truncated"] == true);
+    let shown = cut["message"].as_str().expect("a message");
+    assert!(shown.len() <= 2048, "cut to 2 KiB: {} bytes", shown.len());
+    assert!(
+        shown.len() > 2040,
+        "cut close to 2 KiB: {} bytes",
+        shown.len()
+    );
+    assert!(long.starts_with(shown), "the start of the message");
+    assert_eq!(cut["message_bytes"], long.len(), "{cut}");
+
+    let id = cut["id"].as_i64().expect("an id");
+    let whole = server.json(&format!("/api/logs/{id}"));
+    assert_eq!(whole["message"], long.as_str());
+    assert_eq!(
+        keys(&whole),
+        vec!["container", "id", "level", "message", "stream", "timestamp"]
+    );
+    assert_eq!(whole["id"], id);
+    assert_eq!(whole["container"], "long");
+}
+
+#[test]
+fn entry_endpoint_answers_404_for_an_unknown_id_and_400_for_a_non_number() {
+    let server = TestServer::start(&[]);
+    let missing = server.get("/api/logs/987654321");
+    assert_eq!(missing.status, 404, "{}", missing.text());
+    assert_eq!(
+        missing.json(),
+        serde_json::json!({"detail": "Log entry not found"})
+    );
+    for id in ["abc", "1.5", "0x10", "99999999999999999999999", "%20"] {
+        let bad = server.get(&format!("/api/logs/{id}"));
+        assert_eq!(bad.status, 400, "{id}: {}", bad.text());
+        assert!(
+            bad.json()["detail"].as_str().unwrap_or("").contains("'id'"),
+            "{id}: {}",
+            bad.text()
+        );
+    }
+    for id in ["0", "-1", "9223372036854775807"] {
+        let none = server.get(&format!("/api/logs/{id}"));
+        assert_eq!(none.status, 404, "{id}: {}", none.text());
+    }
+    assert_eq!(server.get_without_key("/health").status, 200);
+    // The literal routes under /api/logs/ still win over {id}.
+    for path in [
+        "/api/logs/histogram",
+        "/api/logs/stats",
+        "/api/logs/containers",
+    ] {
+        assert_eq!(server.get(path).status, 200, "{path}");
+    }
+}

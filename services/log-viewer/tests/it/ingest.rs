@@ -180,7 +180,7 @@ fn traceback_across_two_polls_is_one_entry() {
     c.stdout("service started");
     c.stderr("Traceback (most recent call last):");
     c.stderr("  File \"/app/main.py\", line 10, in <module>");
-    server.pause_across_polls();
+    server.wait_until_read();
     c.stderr("    raise ValueError(\"boom\")");
     c.stderr("ValueError: boom");
     let whole = [
@@ -210,16 +210,16 @@ fn line_written_in_two_halves_is_read_once() {
     let full = record("hello across polls world\n", "stdout", SystemTime::now());
     let (first, second) = full.split_at(full.find("polls").unwrap());
     c.append_raw(first.as_bytes());
-    server.pause_across_polls();
+    server.wait_until_read();
     c.append_raw(second.as_bytes());
 
-    // The same with 16 KiB pieces: two pieces, a pause, then the last piece.
+    // The same with 16 KiB pieces: two pieces, read, then the last piece.
     let long = format!("pieced {}", "p".repeat(2 * PIECE + 100));
     let records = crate::support::line_records(&long, "stdout", SystemTime::now());
     let lines: Vec<&str> = records.split_inclusive('\n').collect();
     assert_eq!(lines.len(), 3);
     c.append_raw(format!("{}{}", lines[0], lines[1]).as_bytes());
-    server.pause_across_polls();
+    server.wait_until_read();
     c.append_raw(lines[2].as_bytes());
 
     server.expect_messages(
@@ -240,8 +240,7 @@ fn pieces_are_joined_and_long_lines_cut() {
     c.stdout(&huge);
     c.stdout("after the long lines");
     server.wait_for_entry("container=long", |e| e["message"] == "after the long lines");
-    let all = server.all_logs("container=long");
-    let got = messages(&all);
+    let got = server.messages("container=long");
     assert_eq!(
         got.len(),
         4,
@@ -777,22 +776,9 @@ fn ids_are_not_reused_after_the_history_empties() {
     assert_eq!(again.next_log().map(|e| e.message()), Some("fresh".into()));
 }
 
-/// Size and modification time of the database files, to find a moment without writes.
-fn database_state(db: &std::path::Path) -> Vec<Option<(u64, SystemTime)>> {
-    ["", "-wal"]
-        .iter()
-        .map(|suffix| {
-            let path = format!("{}{suffix}", db.display());
-            std::fs::metadata(path)
-                .ok()
-                .map(|m| (m.len(), m.modified().unwrap()))
-        })
-        .collect()
-}
-
 #[test]
 fn crash_restart_from_the_saved_cursor_neither_loses_nor_duplicates() {
-    // A crash is simulated by copying the database (and its WAL) at a quiet moment while a
+    // A crash is simulated by a snapshot of the database taken while a
     // traceback on stderr is still being assembled and stdout lines after its start are
     // already stored; a new server then starts on the copy. The cursor must resume at the
     // traceback's start without storing those stdout lines again.
@@ -807,9 +793,9 @@ fn crash_restart_from_the_saved_cursor_neither_loses_nor_duplicates() {
         frames += 1;
         c.stderr(&format!("  File \"x.py\", line {frames}, in f"));
     };
+    // Each try adds a frame, so the traceback never idles for the second that would close it.
     wait_for("a1..a4 stored while the traceback stays open", || {
         keep_open();
-        std::thread::sleep(Duration::from_millis(200));
         let got = first.messages("container=crash");
         if got == strings(&["a1", "a2", "a3", "a4"]) {
             Ok(())
@@ -817,27 +803,15 @@ fn crash_restart_from_the_saved_cursor_neither_loses_nor_duplicates() {
             Err(format!("{got:?}"))
         }
     });
+    // A crash leaves the last committed transaction on disk; `VACUUM INTO` copies exactly
+    // that, consistently, while the service goes on writing.
     let db = std::path::PathBuf::from(first.setting("DATABASE_PATH"));
     let snapshot = tempfile::tempdir().unwrap();
     let copy = snapshot.path().join("logs.db");
-    wait_for("a moment without database writes to copy it", || {
-        keep_open();
-        let before = database_state(&db);
-        std::thread::sleep(Duration::from_millis(250));
-        if database_state(&db) != before {
-            return Err("the database changed".into());
-        }
-        std::fs::copy(&db, &copy).unwrap();
-        let wal = format!("{}-wal", db.display());
-        if std::path::Path::new(&wal).exists() {
-            std::fs::copy(&wal, format!("{}-wal", copy.display())).unwrap();
-        }
-        if database_state(&db) == before {
-            Ok(())
-        } else {
-            Err("the database changed while copying".into())
-        }
-    });
+    keep_open();
+    rusqlite::Connection::open(&db)
+        .and_then(|conn| conn.execute("VACUUM INTO ?1", [copy.display().to_string()]))
+        .expect("a snapshot of the database");
     keep_open();
     first.stop(); // the original database is not used any more
     let second = TestServer::start(&[

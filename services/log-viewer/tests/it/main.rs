@@ -5,6 +5,7 @@
 //! `-- --test-threads 16` runs the whole suite in about the time of its slowest test.
 
 mod api;
+mod health;
 mod ingest;
 mod request_target;
 mod search;

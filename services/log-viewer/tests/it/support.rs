@@ -415,9 +415,26 @@ impl TestServer {
         all
     }
 
-    /// The messages of [`all_logs`](Self::all_logs), oldest first.
+    /// The messages of [`all_logs`](Self::all_logs), oldest first, whole: the text of an
+    /// entry the list cut is fetched from `/api/logs/{id}`.
     pub fn messages(&self, query: &str) -> Vec<String> {
-        messages(&self.all_logs(query))
+        self.all_logs(query)
+            .iter()
+            .map(|entry| {
+                if entry["truncated"] == true {
+                    let whole = self.json(&format!("/api/logs/{}", entry["id"]));
+                    whole["message"]
+                        .as_str()
+                        .unwrap_or("<no message>")
+                        .to_string()
+                } else {
+                    entry["message"]
+                        .as_str()
+                        .unwrap_or("<no message>")
+                        .to_string()
+                }
+            })
+            .collect()
     }
 
     /// Waits until the entries matching `query` are exactly `expected` (oldest first), then
@@ -434,7 +451,7 @@ impl TestServer {
         self.wait_polls(3);
         let entries = self.all_logs(query);
         assert_eq!(
-            messages(&entries),
+            self.messages(query),
             expected,
             "entries {query:?} changed after matching"
         );
@@ -485,20 +502,13 @@ impl TestServer {
         });
     }
 
-    /// A pause long enough for several polls to read what was written (at least ~0.3 s and
-    /// two completed polls) but well under the 1 s after which an idle entry closes.
-    pub fn pause_across_polls(&self) {
-        let before = self.polls();
-        std::thread::sleep(Duration::from_millis(300));
-        let target = before + 2;
-        wait_for("two polls during the pause", || {
-            let now = self.polls();
-            if now >= target {
-                Ok(())
-            } else {
-                Err(format!("polls = {now}, want {target}"))
-            }
-        });
+    /// Waits until a poll has read everything written so far: two more polls completed (the
+    /// one under way may have started before the write). Nothing to see in the API yet (a
+    /// half line, a piece, the start of a traceback), so the poll count is the condition. It
+    /// takes about two poll intervals (0.2 s), well within the 1 s after which an idle
+    /// multi-line entry closes.
+    pub fn wait_until_read(&self) {
+        self.wait_polls(2);
     }
 
     /// Polls done by the ingestion thread so far (from `/health`).

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{wait_for, Event, Sse, TestServer, DEADLINE, KEY};
+use crate::support::{enc, wait_for, Event, Sse, TestServer, DEADLINE, KEY};
 
 fn messages(events: &[Event]) -> Vec<String> {
     events.iter().map(Event::message).collect()
@@ -207,7 +207,6 @@ fn seventeenth_tail_is_refused_until_one_closes() {
     drop(tails.pop());
     let started = Instant::now();
     let mut accepted = wait_for("a tail slot to free up after closing one", || {
-        std::thread::sleep(Duration::from_millis(100));
         let sse = Sse::open(server.addr, &format!("/api/logs/tail?api_key={KEY}"), &[])
             .map_err(|e| e.to_string())?;
         if sse.status == 200 {
@@ -234,17 +233,47 @@ fn seventeenth_tail_is_refused_until_one_closes() {
     drop(tails);
 }
 
+/// Opens a connection that sends nothing and waits until the server closes it (after its
+/// `IDLE_TIMEOUT`).
+fn wait_for_idle_close(addr: std::net::SocketAddr) {
+    use std::io::Read;
+    let mut idle = std::net::TcpStream::connect(addr).expect("connect");
+    idle.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("a read timeout");
+    wait_for("the server to close an idle connection", || {
+        let mut buf = [0u8; 512];
+        match idle.read(&mut buf) {
+            Ok(0) => Ok(()),
+            // A `408` before closing is fine too; the close follows.
+            Ok(_) => Err("got a response; waiting for the close".to_string()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                Err("still open".to_string())
+            }
+            Err(_) => Ok(()),
+        }
+    });
+}
+
 #[test]
 fn tail_outlives_twice_the_idle_timeout() {
     let server = TestServer::start(&[("IDLE_TIMEOUT", "1")]);
     let c = server.docker.add("quiet");
     server.wait_watching("quiet");
     let mut sse = Sse::tail(server.addr, "", &[]);
-    std::thread::sleep(Duration::from_millis(2500));
+    // Twice the idle timeout, observed rather than slept: the server closes an idle
+    // connection opened after the tail, then another one opened after that.
+    wait_for_idle_close(server.addr);
+    wait_for_idle_close(server.addr);
     c.stdout("after a long silence");
     let event = sse.next_log().expect("the line still arrives");
     assert_eq!(event.message(), "after a long silence");
-    std::thread::sleep(Duration::from_millis(2500));
+    wait_for_idle_close(server.addr);
+    wait_for_idle_close(server.addr);
     c.stdout("and again");
     assert_eq!(sse.next_log().expect("still open").message(), "and again");
 }
@@ -307,4 +336,82 @@ fn a_long_replay_joins_the_live_stream_without_a_gap() {
         "{} events replayed then live; entries silently skipped between ids {gaps:?}",
         got.len()
     );
+}
+
+#[test]
+fn live_tail_and_its_replay_cut_long_messages() {
+    let server = TestServer::start(&[]);
+    let c = server.docker.add("longtail");
+    server.wait_watching("longtail");
+    let long = format!("long {}", "ü".repeat(5000));
+    let mut live = Sse::tail(server.addr, "", &[]);
+    c.stdout(&long);
+    c.stdout("after");
+    let events = live.logs(2);
+    let replayed = Sse::tail(server.addr, "since_id=0", &[]).logs(2);
+    for (how, event) in [("live", &events[0]), ("replayed", &replayed[0])] {
+        let data = event.json();
+        let shown = data["message"].as_str().expect("a message");
+        assert!(shown.len() <= 2048, "{how}: {} bytes", shown.len());
+        assert!(long.starts_with(shown), "{how}: the start of the message");
+        assert_eq!(data["truncated"], true, "{how}");
+        assert_eq!(data["message_bytes"], long.len(), "{how}");
+    }
+    for (how, event) in [("live", &events[1]), ("replayed", &replayed[1])] {
+        let data = event.json();
+        assert_eq!(data["message"], "after", "{how}");
+        assert!(data.get("truncated").is_none(), "{how}: {data}");
+    }
+}
+
+/// The messages of `events` up to (without) `last`, which must arrive.
+fn messages_until(sse: &mut Sse, last: &str) -> Vec<String> {
+    let mut got = Vec::new();
+    loop {
+        match sse.next_log() {
+            Some(event) if event.message() == last => return got,
+            Some(event) => got.push(event.message()),
+            None => panic!("{last:?} did not arrive; got {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn tail_filter_and_search_agree_on_case_and_accents() {
+    let server = TestServer::start(&[]);
+    let c = server.docker.add("accents");
+    server.wait_watching("accents");
+    let query = "Échec";
+    let filter = format!("container=accents&search={}", enc(query));
+    let mut live = Sse::tail(server.addr, &filter, &[]);
+    let lines = crate::support::strings(&[
+        "Échec du paiement",
+        "échec partiel",
+        "ECHEC total",
+        "echec simple",
+        "e\u{301}chec décomposé",
+        "succès",
+        "Paiement réussi",
+    ]);
+    c.lines("stdout", &lines);
+    server.wait_for_count("container=accents", lines.len());
+    // A matching line stored after all of them: whatever the tails send before it is all
+    // they will send of the lines above.
+    let sentinel = "échec sentinel";
+    c.stdout(sentinel);
+    server.wait_for_entry("container=accents", |e| e["message"] == sentinel);
+
+    let mut searched = server.messages(&filter);
+    searched.retain(|m| m != sentinel);
+    let mut streamed = messages_until(&mut live, sentinel);
+    let mut replay = Sse::tail(server.addr, &format!("{filter}&since_id=0"), &[]);
+    let mut replayed = messages_until(&mut replay, sentinel);
+    for list in [&mut searched, &mut streamed, &mut replayed] {
+        list.sort();
+    }
+    let mut expected = lines[..5].to_vec();
+    expected.sort();
+    assert_eq!(searched, expected, "search={query}");
+    assert_eq!(streamed, expected, "live tail search={query}");
+    assert_eq!(replayed, expected, "replayed tail search={query}");
 }
