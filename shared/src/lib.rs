@@ -12,6 +12,7 @@ pub mod db;
 pub mod http;
 pub mod logging;
 pub mod rate_limit;
+pub mod secret;
 pub mod shutdown;
 pub mod testing;
 pub mod time;

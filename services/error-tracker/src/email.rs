@@ -224,7 +224,10 @@ impl Smtp {
             .tls(tls)
             .timeout(Some(timeout));
         if let Some((username, password)) = &config.credentials {
-            builder = builder.credentials(Credentials::new(username.clone(), password.0.clone()));
+            builder = builder.credentials(Credentials::new(
+                username.clone(),
+                password.expose().to_string(),
+            ));
         }
         let target = format!("{}:{}", config.host, config.port);
         log::info!(
@@ -285,7 +288,7 @@ impl Postmark {
         let to: Vec<String> = to.iter().map(Mailbox::to_string).collect();
         Postmark {
             endpoint: JsonEndpoint::new("postmark", &format!("{}/email", config.api_url), timeout),
-            token: config.token.0.clone(),
+            token: config.token.expose().to_string(),
             from: config.from.to_string(),
             to: to.join(", "),
         }
@@ -416,7 +419,7 @@ mod tests {
             host: "mail.example.org".to_string(),
             port,
             tls,
-            credentials: auth.then(|| ("u".to_string(), crate::config::Secret("p".into()))),
+            credentials: auth.then(|| ("u".to_string(), shared::secret::Secret::new("p"))),
             from: "a@b.org".parse().unwrap(),
         };
         let cases = [

@@ -77,7 +77,7 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
     })?;
     let (writer, writer_handle) = Writer::spawn("db-writer", write_conn, WRITE_QUEUE, db::apply)?;
 
-    let options = ServerOptions::new(&config.http, Some(config.api_key.clone()));
+    let options = ServerOptions::new(&config.http, Some(config.api_key.expose().to_string()));
     let server = Server::bind(config.http.bind, options)
         .map_err(|e| StartError::Start(format!("cannot listen on {}: {e}", config.http.bind)))?;
     let addr = server.local_addr();
