@@ -9,13 +9,11 @@ pub mod alerts;
 pub mod api;
 pub mod config;
 pub mod db;
-pub mod email;
 pub mod fingerprint;
 pub mod ingest;
 pub mod query;
 pub mod retention;
 pub mod web;
-pub mod webhook;
 
 use std::sync::Arc;
 

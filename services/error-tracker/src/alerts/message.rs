@@ -1,24 +1,129 @@
-//! Alert emails: the subject and the plain-text and HTML bodies, and sending them by SMTP
-//! (lettre over rustls) or through Postmark's HTTP email API.
+//! The alert message: why it is sent ([`AlertEvent`]), what it carries ([`Alert`], cut to a
+//! bounded size when it is made), and every rendering of it — the email's subject and its
+//! plain-text and HTML bodies ([`Email`]) and the webhook's one-line text.
 //!
-//! Every value from a report is HTML-escaped in the HTML part; the subject is one line
-//! (lettre encodes it per RFC 2047). No templates, no attachments.
+//! Every value in an alert comes from a report, so from the public internet: the HTML body
+//! escapes each one; the subject is one line (lettre encodes it per RFC 2047). No templates.
 
-use std::time::Duration;
+use crate::db::ReportStatus;
+use crate::ingest::Report;
 
-use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{Message, SmtpTransport, Transport};
-use serde_json::json;
-use shared::config::ConfigError;
-
-use crate::alerts::{Alert, AlertEvent, DeliveryError};
-use crate::config::{PostmarkConfig, SmtpConfig, SmtpTls};
-use crate::webhook::JsonEndpoint;
-
+/// Longest message an alert carries, in bytes.
+const MESSAGE_BYTES: usize = 4 * 1024;
+/// Longest traceback an alert carries, in bytes.
+const TRACEBACK_BYTES: usize = 12 * 1024;
 /// Characters of the message shown in the subject.
 const SUBJECT_MESSAGE_CHARS: usize = 80;
+/// Characters of the message shown in the webhook's text.
+const WEBHOOK_MESSAGE_CHARS: usize = 200;
+
+/// Why an alert is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertEvent {
+    /// A new group.
+    Created,
+    /// A resolved group came back: a regression.
+    Reopened,
+    /// `POST /api/test-alert`.
+    Test,
+}
+
+impl AlertEvent {
+    /// The alert a report's outcome calls for, if any.
+    pub fn for_status(status: ReportStatus) -> Option<AlertEvent> {
+        match status {
+            ReportStatus::Created => Some(AlertEvent::Created),
+            ReportStatus::Reopened => Some(AlertEvent::Reopened),
+            ReportStatus::Incremented => None,
+        }
+    }
+
+    /// The webhook's `event` word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertEvent::Created => "created",
+            AlertEvent::Reopened => "reopened",
+            AlertEvent::Test => "test",
+        }
+    }
+}
+
+/// One alert: a group as the report that triggered it showed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// Why it is sent.
+    pub event: AlertEvent,
+    /// The group's id (0 for a test alert).
+    pub id: i64,
+    /// The group's project.
+    pub project: String,
+    /// The report's environment.
+    pub environment: String,
+    /// The group's exception type.
+    pub exception_type: String,
+    /// The report's message, cut at 4 KiB with a note.
+    pub message: String,
+    /// `METHOD URL` of the failed request, when the report had one.
+    pub request: Option<String>,
+    /// The report's traceback, cut at 12 KiB with a note.
+    pub traceback: String,
+    /// Times the group has been seen.
+    pub count: i64,
+}
+
+impl Alert {
+    /// The alert for a report stored in group `id`, now seen `count` times.
+    pub fn from_report(event: AlertEvent, id: i64, count: i64, report: &Report) -> Alert {
+        let request = match (&report.request_method, &report.request_url) {
+            (Some(method), Some(url)) => Some(format!("{method} {url}")),
+            (method, url) => method.as_ref().or(url.as_ref()).cloned(),
+        };
+        Alert {
+            event,
+            id,
+            project: report.project.clone(),
+            environment: report.environment.clone(),
+            exception_type: report.exception_type.clone(),
+            message: clip(&report.message, MESSAGE_BYTES, "message"),
+            request,
+            traceback: clip(&report.traceback, TRACEBACK_BYTES, "traceback"),
+            count,
+        }
+    }
+
+    /// The alert `POST /api/test-alert` sends.
+    pub fn test() -> Alert {
+        Alert {
+            event: AlertEvent::Test,
+            id: 0,
+            project: "monlight".to_string(),
+            environment: "test".to_string(),
+            exception_type: "TestAlert".to_string(),
+            message: "This is a test alert from the Monlight error-tracker: alerts reach you."
+                .to_string(),
+            request: None,
+            traceback: String::new(),
+            count: 0,
+        }
+    }
+
+    /// The group's page in the web UI (the list, for a test alert).
+    pub fn link(&self, base_url: &str) -> String {
+        match self.event {
+            AlertEvent::Test => format!("{base_url}/"),
+            AlertEvent::Created | AlertEvent::Reopened => format!("{base_url}/errors/{}", self.id),
+        }
+    }
+}
+
+/// `text` cut to at most `max_bytes` bytes at a character boundary, with a line saying so.
+fn clip(text: &str, max_bytes: usize, what: &str) -> String {
+    if text.len() <= max_bytes {
+        return text.to_string();
+    }
+    let kept = &text[..text.floor_char_boundary(max_bytes)];
+    format!("{kept}\n… ({what} cut at {} KiB)", max_bytes / 1024)
+}
 
 /// An alert as an email.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,167 +257,37 @@ fn html_escape(text: &str) -> String {
     escaped
 }
 
-/// What an SMTP connection does about TLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TlsMode {
-    /// TLS from the first byte.
-    Implicit,
-    /// STARTTLS or fail.
-    Required,
-    /// STARTTLS when the server offers it.
-    Opportunistic,
-    /// Never TLS.
-    Plain,
-}
-
-impl TlsMode {
-    fn of(config: &SmtpConfig) -> TlsMode {
-        match config.tls {
-            SmtpTls::Auto if config.port == 465 => TlsMode::Implicit,
-            // Credentials never cross an unencrypted connection unless SMTP_TLS=none says so.
-            SmtpTls::Auto if config.credentials.is_some() => TlsMode::Required,
-            SmtpTls::Auto => TlsMode::Opportunistic,
-            SmtpTls::Implicit => TlsMode::Implicit,
-            SmtpTls::StartTls => TlsMode::Required,
-            SmtpTls::None => TlsMode::Plain,
-        }
-    }
-
-    fn describe(self) -> &'static str {
-        match self {
-            TlsMode::Implicit => "implicit TLS",
-            TlsMode::Required => "STARTTLS required",
-            TlsMode::Opportunistic => "STARTTLS when offered",
-            TlsMode::Plain => "plain text",
-        }
-    }
-}
-
-/// Sends alert emails through an SMTP server; one connection per email.
-pub struct Smtp {
-    transport: SmtpTransport,
-    from: Mailbox,
-    to: Vec<Mailbox>,
-    target: String,
-}
-
-impl Smtp {
-    /// A sender for `config`: `timeout` bounds the connect and every read and write.
-    pub fn new(
-        config: &SmtpConfig,
-        to: &[Mailbox],
-        timeout: Duration,
-    ) -> Result<Smtp, ConfigError> {
-        let mode = TlsMode::of(config);
-        let tls = if mode == TlsMode::Plain {
-            Tls::None
-        } else {
-            let parameters = TlsParameters::new(config.host.clone()).map_err(|e| {
-                ConfigError(format!(
-                    "cannot set up TLS for SMTP_HOST {:?}: {e}",
-                    config.host
-                ))
-            })?;
-            match mode {
-                TlsMode::Implicit => Tls::Wrapper(parameters),
-                TlsMode::Required => Tls::Required(parameters),
-                TlsMode::Opportunistic | TlsMode::Plain => Tls::Opportunistic(parameters),
-            }
+impl Alert {
+    /// The webhook's one-line `text` (Slack, Discord, ntfy): what happened, where, the
+    /// message's first 200 characters and `link`.
+    pub fn webhook_text(&self, link: &str) -> String {
+        let what = match self.event {
+            AlertEvent::Created => "New error",
+            AlertEvent::Reopened => "Regression",
+            AlertEvent::Test => "Test alert",
         };
-        let mut builder = SmtpTransport::builder_dangerous(&config.host)
-            .port(config.port)
-            .tls(tls)
-            .timeout(Some(timeout));
-        if let Some((username, password)) = &config.credentials {
-            builder = builder.credentials(Credentials::new(
-                username.clone(),
-                password.expose().to_string(),
-            ));
-        }
-        let target = format!("{}:{}", config.host, config.port);
-        log::info!(
-            "SMTP alerts via {target} ({}{})",
-            mode.describe(),
-            if config.credentials.is_some() {
-                ", AUTH"
-            } else {
-                ""
-            }
-        );
-        Ok(Smtp {
-            transport: builder.build(),
-            from: config.from.clone(),
-            to: to.to_vec(),
-            target,
-        })
-    }
-
-    /// Sends `email` to every recipient → where it went.
-    pub fn send(&self, email: &Email) -> Result<String, DeliveryError> {
-        let error = |reason: String| DeliveryError {
-            channel: "smtp",
-            target: self.target.clone(),
-            reason,
-        };
-        let mut message = Message::builder()
-            .from(self.from.clone())
-            .subject(email.subject.clone())
-            .message_id(None);
-        for to in &self.to {
-            message = message.to(to.clone());
-        }
-        let message = message
-            .multipart(MultiPart::alternative_plain_html(
-                email.text.clone(),
-                email.html.clone(),
-            ))
-            .map_err(|e| error(format!("cannot build the message: {e}")))?;
-        self.transport
-            .send(&message)
-            .map_err(|e| error(e.to_string()))?;
-        Ok(format!("smtp to {}", self.target))
-    }
-}
-
-/// Sends alert emails through Postmark's HTTP API (`POST {api_url}/email`).
-pub struct Postmark {
-    endpoint: JsonEndpoint,
-    token: String,
-    from: String,
-    to: String,
-}
-
-impl Postmark {
-    /// A sender for `config`; `timeout` bounds each whole call.
-    pub fn new(config: &PostmarkConfig, to: &[Mailbox], timeout: Duration) -> Postmark {
-        let to: Vec<String> = to.iter().map(Mailbox::to_string).collect();
-        Postmark {
-            endpoint: JsonEndpoint::new("postmark", &format!("{}/email", config.api_url), timeout),
-            token: config.token.expose().to_string(),
-            from: config.from.to_string(),
-            to: to.join(", "),
-        }
-    }
-
-    /// Sends `email` to every recipient in one call → where it went.
-    pub fn send(&self, email: &Email) -> Result<String, DeliveryError> {
-        let body = json!({
-            "From": self.from,
-            "To": self.to,
-            "Subject": email.subject,
-            "TextBody": email.text,
-            "HtmlBody": email.html,
-            "MessageStream": "outbound",
-        });
-        self.endpoint
-            .post(&[("X-Postmark-Server-Token", &self.token)], &body)
+        let message: String = self
+            .message
+            .chars()
+            .take(WEBHOOK_MESSAGE_CHARS)
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        format!(
+            "{what} in {} ({}): {}: {message} — {link}",
+            self.project, self.environment, self.exception_type
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerts::Alert;
+    use crate::ingest::parse_report;
+    use serde_json::json;
+
+    fn report(body: serde_json::Value) -> Report {
+        parse_report(&body).unwrap()
+    }
 
     fn alert(event: AlertEvent, message: &str) -> Alert {
         Alert {
@@ -414,51 +389,46 @@ mod tests {
     }
 
     #[test]
-    fn tls_mode_follows_port_and_credentials() {
-        let config = |port, tls, auth: bool| SmtpConfig {
-            host: "mail.example.org".to_string(),
-            port,
-            tls,
-            credentials: auth.then(|| ("u".to_string(), shared::secret::Secret::new("p"))),
-            from: "a@b.org".parse().unwrap(),
-        };
-        let cases = [
-            (465, SmtpTls::Auto, false, TlsMode::Implicit),
-            (465, SmtpTls::Auto, true, TlsMode::Implicit),
-            (25, SmtpTls::Auto, false, TlsMode::Opportunistic),
-            (587, SmtpTls::Auto, true, TlsMode::Required),
-            (2465, SmtpTls::Implicit, true, TlsMode::Implicit),
-            (25, SmtpTls::StartTls, false, TlsMode::Required),
-            (25, SmtpTls::None, true, TlsMode::Plain),
-        ];
-        for (port, tls, auth, expected) in cases {
-            assert_eq!(
-                TlsMode::of(&config(port, tls, auth)),
-                expected,
-                "{port} {tls:?} {auth}"
-            );
-        }
+    fn traceback_is_cut_at_12_kib_on_a_character_boundary() {
+        let long = format!("a{}", "€".repeat(5000));
+        let cut = clip(&long, TRACEBACK_BYTES, "traceback");
+        let (kept, note) = cut.rsplit_once('\n').unwrap();
+        assert!(kept.len() <= TRACEBACK_BYTES && kept.len() > TRACEBACK_BYTES - 3);
+        assert_eq!(note, "… (traceback cut at 12 KiB)");
+        assert_eq!(clip("short", TRACEBACK_BYTES, "traceback"), "short");
+        let exact = "x".repeat(TRACEBACK_BYTES);
+        assert_eq!(clip(&exact, TRACEBACK_BYTES, "traceback"), exact);
     }
 
     #[test]
-    fn an_unreachable_server_is_an_error_naming_host_and_port() {
-        let config = SmtpConfig {
-            host: "127.0.0.1".to_string(),
-            port: 1,
-            tls: SmtpTls::Auto,
-            credentials: None,
-            from: "a@b.org".parse().unwrap(),
-        };
-        let to = ["c@d.org".parse().unwrap()];
-        let smtp = Smtp::new(&config, &to, Duration::from_secs(2)).unwrap();
-        let err = smtp
-            .send(&Email::new(&Alert::test(), "http://h"))
-            .unwrap_err();
-        assert_eq!((err.channel, err.target.as_str()), ("smtp", "127.0.0.1:1"));
-        assert!(
-            err.to_string().starts_with("smtp to 127.0.0.1:1: "),
-            "{err}"
+    fn alert_takes_the_report_and_joins_method_and_url() {
+        let body = json!({"project": "p", "exception_type": "E", "message": "m",
+            "traceback": "t".repeat(20_000), "request_method": "GET", "request_url": "https://x/y"});
+        let alert = Alert::from_report(AlertEvent::Reopened, 7, 3, &report(body));
+        assert_eq!(alert.request.as_deref(), Some("GET https://x/y"));
+        assert_eq!(
+            (alert.id, alert.count, alert.environment.as_str()),
+            (7, 3, "prod")
         );
-        assert!(err.reason.contains("refused"), "{err}");
+        assert!(alert.traceback.ends_with("(traceback cut at 12 KiB)"));
+        assert_eq!(alert.link("http://h:1"), "http://h:1/errors/7");
+        assert_eq!(Alert::test().link("http://h:1"), "http://h:1/");
+        let url_only = json!({"project": "p", "exception_type": "E", "message": "m",
+            "traceback": "", "request_url": "https://x/y"});
+        let alert = Alert::from_report(AlertEvent::Created, 1, 1, &report(url_only));
+        assert_eq!(alert.request.as_deref(), Some("https://x/y"));
+    }
+
+    #[test]
+    fn only_new_and_reopened_groups_alert() {
+        assert_eq!(
+            AlertEvent::for_status(ReportStatus::Created),
+            Some(AlertEvent::Created)
+        );
+        assert_eq!(
+            AlertEvent::for_status(ReportStatus::Reopened),
+            Some(AlertEvent::Reopened)
+        );
+        assert_eq!(AlertEvent::for_status(ReportStatus::Incremented), None);
     }
 }
