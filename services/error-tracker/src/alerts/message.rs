@@ -3,7 +3,8 @@
 //! plain-text and HTML bodies ([`Email`]) and the webhook's one-line text.
 //!
 //! Every value in an alert comes from a report, so from the public internet: the HTML body
-//! escapes each one; the subject is one line (lettre encodes it per RFC 2047). No templates.
+//! escapes each one, the webhook text neutralises Slack/Discord markup and broadcast
+//! mentions in it, and the subject is one line (lettre encodes it per RFC 2047). No templates.
 
 use crate::db::ReportStatus;
 use crate::ingest::Report;
@@ -259,7 +260,8 @@ fn html_escape(text: &str) -> String {
 
 impl Alert {
     /// The webhook's one-line `text` (Slack, Discord, ntfy): what happened, where, the
-    /// message's first 200 characters and `link`.
+    /// message's first 200 characters and `link`, with chat markup neutralised
+    /// ([`chat_escape`]): a report must not be able to ping a channel or forge a link.
     pub fn webhook_text(&self, link: &str) -> String {
         let what = match self.event {
             AlertEvent::Created => "New error",
@@ -272,11 +274,42 @@ impl Alert {
             .take(WEBHOOK_MESSAGE_CHARS)
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
-        format!(
+        chat_escape(&format!(
             "{what} in {} ({}): {}: {message} — {link}",
             self.project, self.environment, self.exception_type
-        )
+        ))
     }
+}
+
+/// Mentions that notify a whole channel when they appear as plain text (Slack with
+/// `link_names`, Discord), compared without case.
+const BROADCAST_MENTIONS: [&str; 3] = ["everyone", "here", "channel"];
+
+/// `text` safe in a Slack or Discord message: `&`, `<` and `>` become entities (Slack's
+/// control characters: `<!channel>`, `<@U123>`, `<https://evil|bank>`), and a zero-width
+/// space after `@` breaks `@everyone`, `@here` and `@channel`.
+pub fn chat_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for (at, c) in text.char_indices() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '@' => {
+                escaped.push('@');
+                let rest = &text.as_bytes()[at + 1..];
+                let broadcast = BROADCAST_MENTIONS.iter().any(|word| {
+                    rest.get(..word.len())
+                        .is_some_and(|start| start.eq_ignore_ascii_case(word.as_bytes()))
+                });
+                if broadcast {
+                    escaped.push('\u{200B}');
+                }
+            }
+            c => escaped.push(c),
+        }
+    }
+    escaped
 }
 
 #[cfg(test)]
@@ -430,5 +463,44 @@ mod tests {
             Some(AlertEvent::Reopened)
         );
         assert_eq!(AlertEvent::for_status(ReportStatus::Incremented), None);
+    }
+
+    #[test]
+    fn chat_escape_neutralises_entities_and_broadcast_mentions() {
+        let cases = [
+            ("a & b < c > d", "a &amp; b &lt; c &gt; d"),
+            ("<!channel> <!here|x>", "&lt;!channel&gt; &lt;!here|x&gt;"),
+            (
+                "<https://evil.example|Your bank>",
+                "&lt;https://evil.example|Your bank&gt;",
+            ),
+            ("hi @everyone", "hi @\u{200B}everyone"),
+            ("@HERE and @Channel", "@\u{200B}HERE and @\u{200B}Channel"),
+            ("mail ops@example.org", "mail ops@example.org"),
+            ("@", "@"),
+            ("@her", "@her"),
+            ("&amp;", "&amp;amp;"),
+            ("école ü", "école ü"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(chat_escape(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn webhook_text_escapes_every_value_from_the_report() {
+        let mut evil = alert(
+            AlertEvent::Created,
+            "<!channel> @everyone look: <https://x|y>",
+        );
+        evil.project = "<@U123>".to_string();
+        evil.environment = "@here".to_string();
+        evil.exception_type = "A&B".to_string();
+        let text = evil.webhook_text("http://errors.local/errors/42");
+        assert_eq!(
+            text,
+            "New error in &lt;@U123&gt; (@\u{200B}here): A&amp;B: &lt;!channel&gt; \
+             @\u{200B}everyone look: &lt;https://x|y&gt; — http://errors.local/errors/42"
+        );
     }
 }

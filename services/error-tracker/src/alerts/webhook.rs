@@ -30,12 +30,14 @@ impl Webhook {
     }
 }
 
-/// `{"text", "event", "error": {id, project, environment, exception_type, message, count, url}}`.
+/// `{"text", "allowed_mentions", "event", "error": {id, project, environment, exception_type, message, count, url}}`.
 fn payload(alert: &Alert, base_url: &str) -> Value {
     let url = alert.link(base_url);
     let text = alert.webhook_text(&url);
     json!({
         "text": text,
+        // Discord: no mention in the text notifies anyone, whatever slips past the escaping.
+        "allowed_mentions": {"parse": []},
         "event": alert.event.as_str(),
         "error": {
             "id": alert.id,
@@ -66,6 +68,7 @@ mod tests {
             "Regression in monlight (test): TestAlert: line 1 line 2 — http://errors.local/errors/9"
         );
         assert_eq!(body["event"], "reopened");
+        assert_eq!(body["allowed_mentions"], json!({"parse": []}));
         assert_eq!(body["error"]["url"], "http://errors.local/errors/9");
         assert_eq!(body["error"]["message"], "line 1\nline 2");
         assert_eq!(body["error"]["id"], 9);

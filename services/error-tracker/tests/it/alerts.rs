@@ -709,6 +709,34 @@ fn the_webhook_gets_a_json_alert_with_text_and_fields() {
 }
 
 #[test]
+fn webhook_text_escapes_chat_markup_and_mentions_nobody() {
+    let (addr, received) = http_receiver(200, "ok");
+    let service = Service::start(&[("ALERT_WEBHOOK_URL", &format!("http://{addr}/hook"))]);
+    let mut body = error_body(
+        "Evil<@U024BE7LH>Error",
+        "<!channel> @everyone @here <https://phish.example|click> & more",
+    );
+    body["project"] = json!("<!here>");
+    let created = service.report(&body, 201);
+    let id = created["id"].as_i64().expect("id");
+
+    let hook = next_request(&received);
+    let text = hook.body["text"].as_str().expect("text");
+    assert_eq!(
+        text,
+        format!(
+            "New error in &lt;!here&gt; (staging): Evil&lt;@U024BE7LH&gt;Error: &lt;!channel&gt; \
+             @\u{200B}everyone @\u{200B}here &lt;https://phish.example|click&gt; &amp; more \
+             — {BASE_URL}/errors/{id}"
+        )
+    );
+    assert_eq!(hook.body["allowed_mentions"], json!({"parse": []}));
+    // The structured fields are data, not chat text: they stay as reported.
+    assert_eq!(hook.body["error"]["project"], "<!here>");
+    assert_eq!(hook.body["error"]["message"], body["message"]);
+}
+
+#[test]
 fn a_webhook_error_answer_is_counted_as_failed() {
     let (addr, received) = http_receiver(500, "{\"error\":\"boom\"}");
     let service = Service::start(&[("ALERT_WEBHOOK_URL", &format!("http://{addr}/hook"))]);
