@@ -70,6 +70,8 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
     let path = config.database_path.clone();
     let mut write_conn = shared::db::open(&path, db::WRITE_CACHE_KIB)?;
     shared::db::migrate(&mut write_conn, db::MIGRATIONS)?;
+    db::backfill_search(&mut write_conn)
+        .map_err(|e| StartError::Start(format!("cannot index existing groups for search: {e}")))?;
     let reads = shared::db::Pool::new(config.http.workers, || {
         shared::db::open(&path, db::READ_CACHE_KIB)
     })?;
