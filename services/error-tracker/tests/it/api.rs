@@ -440,8 +440,16 @@ fn create_increment_resolve_reopen_unresolve() {
     assert!(!s.list_ids("").contains(&id));
     assert!(s.list_ids("resolved=true").contains(&id));
 
-    // Resolving again keeps the first resolved_at (ms precision: let the clock move).
-    std::thread::sleep(Duration::from_millis(30));
+    // Resolving again keeps the first resolved_at (ms precision: once the clock has moved).
+    let resolved_ms = shared::time::now_ms();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while shared::time::now_ms() <= resolved_ms {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the clock stands still"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     s.post_empty(&format!("/api/errors/{id}/resolve"))
         .expect(200);
     assert_eq!(s.detail(id)["resolved_at"], resolved_at.as_str());
