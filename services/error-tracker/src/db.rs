@@ -250,7 +250,7 @@ fn store_report(
 
 /// `text` folded for search: Unicode lower case (SQLite's `lower()` only folds ASCII), `ß`
 /// as `ss` and the final `ς` as `σ`, so `ÉCOLE` finds `école` and `STRASSE` finds `straße`.
-pub fn fold(text: &str) -> String {
+fn fold(text: &str) -> String {
     let lower = text.to_lowercase();
     if lower.contains(['ß', 'ς']) {
         lower.replace('ß', "ss").replace('ς', "σ")
@@ -319,7 +319,7 @@ pub struct ListFilter {
     /// `Some(true)` = browser groups only, `Some(false)` = server groups only.
     pub browser: Option<bool>,
     pub session_id: Option<String>,
-    /// Literal substring of exception type or message, any case (Unicode: see [`fold`]).
+    /// Literal substring of exception type or message, in any case (Unicode case folding).
     pub search: Option<String>,
     /// `last_seen` bounds, epoch ms.
     pub since_ms: Option<i64>,

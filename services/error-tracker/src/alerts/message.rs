@@ -260,8 +260,8 @@ fn html_escape(text: &str) -> String {
 
 impl Alert {
     /// The webhook's one-line `text` (Slack, Discord, ntfy): what happened, where, the
-    /// message's first 200 characters and `link`, with chat markup neutralised
-    /// ([`chat_escape`]): a report must not be able to ping a channel or forge a link.
+    /// message's first 200 characters and `link`, with chat markup neutralised: a report
+    /// must not be able to ping a channel or forge a link.
     pub fn webhook_text(&self, link: &str) -> String {
         let what = match self.event {
             AlertEvent::Created => "New error",
@@ -288,7 +288,7 @@ const BROADCAST_MENTIONS: [&str; 3] = ["everyone", "here", "channel"];
 /// `text` safe in a Slack or Discord message: `&`, `<` and `>` become entities (Slack's
 /// control characters: `<!channel>`, `<@U123>`, `<https://evil|bank>`), and a zero-width
 /// space after `@` breaks `@everyone`, `@here` and `@channel`.
-pub fn chat_escape(text: &str) -> String {
+fn chat_escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for (at, c) in text.char_indices() {
         match c {
