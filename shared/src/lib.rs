@@ -13,6 +13,7 @@ pub mod health;
 pub mod http;
 pub mod logging;
 pub mod rate_limit;
+pub mod secret;
 pub mod shutdown;
 #[cfg(feature = "testing")]
 pub mod testing;

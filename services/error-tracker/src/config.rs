@@ -1,11 +1,11 @@
 //! The error-tracker's configuration, read from the environment.
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
 use shared::config::{ConfigError, Env, HttpConfig, HttpDefaults};
+use shared::secret::Secret;
 
 /// Defaults of the common HTTP settings for this service.
 pub const HTTP_DEFAULTS: HttpDefaults = HttpDefaults {
@@ -45,8 +45,8 @@ pub const VARS_HELP: &str = "\
 pub struct Config {
     /// Listen address, timeouts, limits.
     pub http: HttpConfig,
-    /// The key every `/api/` request must carry.
-    pub api_key: String,
+    /// The key every `/api/` request must carry (never printed by `Debug`).
+    pub api_key: Secret,
     /// The SQLite file.
     pub database_path: PathBuf,
     /// Resolved groups older than this many days are deleted.
@@ -71,7 +71,7 @@ impl Config {
             ));
         }
         Ok(Config {
-            api_key: env.required("API_KEY")?,
+            api_key: Secret::new(env.required("API_KEY")?),
             http: HttpConfig::from_env(env, HTTP_DEFAULTS)?,
             database_path: PathBuf::from(env.get_or("DATABASE_PATH", "./data/errors.db")),
             retention_days: env.parse_or("RETENTION_DAYS", 90)?,
@@ -144,16 +144,6 @@ pub struct PostmarkConfig {
     pub api_url: String,
 }
 
-/// A password or token: kept out of `Debug` output, so out of logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
-
 const DEFAULT_FROM: &str = "errors@example.com";
 
 impl AlertConfig {
@@ -173,7 +163,7 @@ impl AlertConfig {
         let postmark = match env.get("POSTMARK_API_TOKEN") {
             None => None,
             Some(token) => Some(PostmarkConfig {
-                token: Secret(token.trim().to_string()),
+                token: Secret::new(token.trim()),
                 from: mailbox("POSTMARK_FROM", &env.get_or("POSTMARK_FROM", &smtp_from))?,
                 api_url: http_url(
                     "POSTMARK_API_URL",
@@ -217,7 +207,7 @@ fn smtp_tls(env: &Env) -> Result<SmtpTls, ConfigError> {
 /// Both or nothing: AUTH only happens when username and password are set.
 fn smtp_credentials(env: &Env) -> Option<(String, Secret)> {
     match (env.get("SMTP_USERNAME"), env.get("SMTP_PASSWORD")) {
-        (Some(username), Some(password)) => Some((username, Secret(password))),
+        (Some(username), Some(password)) => Some((username, Secret::new(password))),
         (None, None) => None,
         (username, _) => {
             let missing = if username.is_some() {
@@ -266,6 +256,24 @@ mod tests {
         assert_eq!(config.http.max_body_size, 262_144);
         assert_eq!(config.max_occurrences, 5);
         assert_eq!(config.database_path, PathBuf::from("./data/errors.db"));
+    }
+
+    #[test]
+    fn debug_of_the_config_never_prints_the_api_key_or_passwords() {
+        let env = Env::from_pairs(&[
+            ("API_KEY", "k3y-7f3a-marker"),
+            ("SMTP_HOST", "h"),
+            ("SMTP_USERNAME", "u"),
+            ("SMTP_PASSWORD", "pa55-marker"),
+            ("POSTMARK_API_TOKEN", "t0ken-marker"),
+        ]);
+        let config = Config::from_env(&env).unwrap();
+        let shown = format!("{config:?}");
+        for secret in ["k3y-7f3a-marker", "pa55-marker", "t0ken-marker"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("api_key: Secret(..)"), "{shown}");
+        assert_eq!(config.api_key.expose(), "k3y-7f3a-marker");
     }
 
     #[test]
@@ -319,7 +327,7 @@ mod tests {
             ("SMTP_PASSWORD", "p"),
         ];
         let (user, password) = alerts(&both).unwrap().smtp.unwrap().credentials.unwrap();
-        assert_eq!((user.as_str(), password.0.as_str()), ("u", "p"));
+        assert_eq!((user.as_str(), password.expose()), ("u", "p"));
         let half = [("SMTP_HOST", "h"), ("SMTP_USERNAME", "u")];
         assert!(alerts(&half).unwrap().smtp.unwrap().credentials.is_none());
     }

@@ -11,7 +11,8 @@ use shared::time::format_ms;
 use crate::ingest::Report;
 
 /// Schema migrations, in order; `_meta.schema_version` counts the applied ones.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE errors (
     id             INTEGER PRIMARY KEY,
     fingerprint    TEXT    NOT NULL,
@@ -56,7 +57,22 @@ CREATE TABLE error_sessions (
     PRIMARY KEY (session_id, error_id)
 ) WITHOUT ROWID;
 CREATE INDEX sessions_by_error ON error_sessions (error_id);
-"#];
+"#,
+    r#"
+-- Search (`GET /api/errors?search=`): exception type and message case-folded by the writer
+-- (`fold`: Unicode lower case, which SQLite's lower() is not) and indexed by trigrams, so a
+-- substring of three characters or more is an index lookup, not a scan. Groups stored before
+-- this migration are indexed by `backfill_search`, which the `search_backfill` key asks for.
+CREATE VIRTUAL TABLE errors_search USING fts5 (
+    type_folded, message_folded, tokenize = 'trigram case_sensitive 1'
+);
+CREATE TRIGGER errors_search_delete AFTER DELETE ON errors BEGIN
+    DELETE FROM errors_search WHERE rowid = old.id;
+END;
+INSERT INTO _meta (key, value)
+    SELECT 'search_backfill', 'pending' WHERE EXISTS (SELECT 1 FROM errors);
+"#,
+];
 
 /// Page cache per read connection, KiB (one per handler slot).
 pub const READ_CACHE_KIB: u32 = 1024;
@@ -194,7 +210,9 @@ fn store_report(
                 now_ms,
                 browser
             ])?;
-            (ReportStatus::Created, conn.last_insert_rowid(), 1)
+            let id = conn.last_insert_rowid();
+            index_for_search(conn, id, &report.exception_type, &report.message)?;
+            (ReportStatus::Created, id, 1)
         }
     };
     conn.prepare_cached(
@@ -230,6 +248,67 @@ fn store_report(
     Ok(Outcome::Reported { status, id, count })
 }
 
+/// `text` folded for search: Unicode lower case (SQLite's `lower()` only folds ASCII), `ß`
+/// as `ss` and the final `ς` as `σ`, so `ÉCOLE` finds `école` and `STRASSE` finds `straße`.
+fn fold(text: &str) -> String {
+    let lower = text.to_lowercase();
+    if lower.contains(['ß', 'ς']) {
+        lower.replace('ß', "ss").replace('ς', "σ")
+    } else {
+        lower
+    }
+}
+
+/// Adds group `id` to the search index (exception type and message never change).
+fn index_for_search(
+    conn: &Connection,
+    id: i64,
+    exception_type: &str,
+    message: &str,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO errors_search (rowid, type_folded, message_folded) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![id, fold(exception_type), fold(message)])?;
+    Ok(())
+}
+
+/// Indexes for search the groups stored before migration 2, when `_meta` says they are
+/// not yet (SQLite cannot fold Unicode case, so the migration's SQL cannot do it). One
+/// transaction: an interrupted backfill is redone at the next start.
+pub fn backfill_search(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    let pending = tx
+        .query_row(
+            "SELECT 1 FROM _meta WHERE key = 'search_backfill'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if !pending {
+        return Ok(());
+    }
+    let mut indexed = 0;
+    {
+        let mut groups = tx.prepare(
+            "SELECT id, exception_type, message FROM errors
+             WHERE id NOT IN (SELECT rowid FROM errors_search)",
+        )?;
+        let mut rows = groups.query([])?;
+        while let Some(row) = rows.next()? {
+            let (id, exception_type, message): (i64, String, String) =
+                (row.get(0)?, row.get(1)?, row.get(2)?);
+            index_for_search(&tx, id, &exception_type, &message)?;
+            indexed += 1;
+        }
+    }
+    tx.execute("DELETE FROM _meta WHERE key = 'search_backfill'", [])?;
+    tx.commit()?;
+    log::info!("search index: {indexed} existing groups indexed");
+    Ok(())
+}
+
 /// Which groups a list request wants.
 #[derive(Debug, Default, Clone)]
 pub struct ListFilter {
@@ -240,7 +319,7 @@ pub struct ListFilter {
     /// `Some(true)` = browser groups only, `Some(false)` = server groups only.
     pub browser: Option<bool>,
     pub session_id: Option<String>,
-    /// Case-insensitive literal substring of exception type or message.
+    /// Literal substring of exception type or message, in any case (Unicode case folding).
     pub search: Option<String>,
     /// `last_seen` bounds, epoch ms.
     pub since_ms: Option<i64>,
@@ -268,6 +347,10 @@ impl SortKey {
         }
     }
 }
+
+/// Up to this many search matches, a list page sorts them all; beyond, it walks the sort
+/// order's index and meets a page of matches soon.
+const SORTED_MATCHES: i64 = 1000;
 
 /// Characters of `message` shown in list items (the detail has it whole).
 const LIST_MESSAGE_CHARS: usize = 1000;
@@ -359,13 +442,20 @@ pub fn list(conn: &Connection, filter: &ListFilter) -> rusqlite::Result<(Vec<Gro
         conditions.push("id IN (SELECT error_id FROM error_sessions WHERE session_id = ?)");
         values.push(Sql::Text(session_id.clone()));
     }
-    if let Some(search) = &filter.search {
-        // instr() matches literally, so `%` and `_` match themselves.
+    let search = filter.search.as_deref().map(fold).filter(|s| !s.is_empty());
+    // Three characters or more: the trigram index finds the matches. Fewer: a scan of the
+    // folded texts (instr() matches literally, so `%` and `_` match themselves).
+    let phrase = search
+        .as_ref()
+        .filter(|s| s.chars().count() >= 3)
+        .map(|s| format!("\"{}\"", s.replace('"', "\"\"")));
+    if let Some(short) = search.as_ref().filter(|_| phrase.is_none()) {
         conditions.push(
-            "(instr(lower(exception_type), lower(?)) > 0 OR instr(lower(message), lower(?)) > 0)",
+            "id IN (SELECT rowid FROM errors_search
+                    WHERE instr(type_folded, ?) > 0 OR instr(message_folded, ?) > 0)",
         );
-        values.push(Sql::Text(search.clone()));
-        values.push(Sql::Text(search.clone()));
+        values.push(Sql::Text(short.clone()));
+        values.push(Sql::Text(short.clone()));
     }
     if let Some(since) = filter.since_ms {
         conditions.push("last_seen >= ?");
@@ -375,17 +465,55 @@ pub fn list(conn: &Connection, filter: &ListFilter) -> rusqlite::Result<(Vec<Gro
         conditions.push("last_seen <= ?");
         values.push(Sql::Integer(until));
     }
-    let where_sql = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
+    let where_sql = |search: Option<&str>| {
+        let all: Vec<&str> = search
+            .into_iter()
+            .chain(conditions.iter().copied())
+            .collect();
+        if all.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", all.join(" AND "))
+        }
+    };
+    let with_phrase = |values: &[Sql]| -> Vec<Sql> {
+        phrase
+            .iter()
+            .map(|p| Sql::Text(p.clone()))
+            .chain(values.iter().cloned())
+            .collect()
+    };
+    // The matches drive the count (each looked up by id), whatever the other filters.
+    let (count_from, count_search) = match phrase {
+        Some(_) => (
+            "errors_search CROSS JOIN errors ON errors.id = errors_search.rowid",
+            Some("errors_search MATCH ?"),
+        ),
+        None => ("errors", None),
     };
     let total: i64 = conn
-        .prepare_cached(&format!("SELECT count(*) FROM errors{where_sql}"))?
-        .query_row(params_from_iter(values.iter()), |row| row.get(0))?;
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM {count_from}{}",
+            where_sql(count_search)
+        ))?
+        .query_row(params_from_iter(with_phrase(&values).iter()), |row| {
+            row.get(0)
+        })?;
+    // The page: a few matches are sorted; many are met soon along the sort order's index.
+    let (page_from, page_search) = match phrase {
+        Some(_) if total <= SORTED_MATCHES => (count_from, count_search),
+        Some(_) => (
+            "errors",
+            Some("id IN (SELECT rowid FROM errors_search WHERE errors_search MATCH ?)"),
+        ),
+        None => ("errors", None),
+    };
+    let mut values = with_phrase(&values);
     let sort = filter.sort.column();
-    let page_sql =
-        format!("SELECT {SUMMARY_COLUMNS} FROM errors{where_sql} ORDER BY {sort} DESC, id DESC LIMIT ? OFFSET ?");
+    let page_sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM {page_from}{} ORDER BY {sort} DESC, id DESC LIMIT ? OFFSET ?",
+        where_sql(page_search)
+    );
     values.push(Sql::Integer(filter.limit));
     values.push(Sql::Integer(filter.offset));
     let mut statement = conn.prepare_cached(&page_sql)?;
@@ -482,6 +610,150 @@ pub fn health_counts(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::parse_report;
+    use serde_json::json;
+
+    fn migrated(migrations: &[&str]) -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        shared::db::migrate(&mut conn, migrations).unwrap();
+        conn
+    }
+
+    fn store(conn: &Connection, exception_type: &str, message: &str) -> i64 {
+        let report = parse_report(&json!({"project": "p", "exception_type": exception_type,
+            "message": message, "traceback": format!("{exception_type}: {message}")}))
+        .unwrap();
+        let job = Job::Report {
+            report: Arc::new(report),
+            now_ms: 1,
+            max_occurrences: 5,
+        };
+        match apply(conn, job).unwrap() {
+            Outcome::Reported { id, .. } => id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn search(conn: &Connection, text: &str) -> Vec<i64> {
+        let filter = ListFilter {
+            search: Some(text.to_string()),
+            limit: 50,
+            ..ListFilter::default()
+        };
+        let (groups, total) = list(conn, &filter).unwrap();
+        assert_eq!(total as usize, groups.len(), "{text:?}");
+        let mut ids: Vec<i64> = groups.iter().map(|g| g.id).collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn fold_lowers_unicode_and_sharp_s_and_final_sigma() {
+        for (text, folded) in [
+            ("ÉCOLE", "école"),
+            ("Straße", "strasse"),
+            ("STRASSE", "strasse"),
+            ("ΟΔΟΣ", "οδοσ"),
+            ("οδος", "οδοσ"),
+            ("KeyError", "keyerror"),
+            ("100% _x_", "100% _x_"),
+        ] {
+            assert_eq!(fold(text), folded, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn search_is_case_insensitive_beyond_ascii_for_short_and_long_terms() {
+        let conn = migrated(MIGRATIONS);
+        let ecole = store(&conn, "ÜberError", "l'école est fermée");
+        let street = store(&conn, "ValueError", "Straße gesperrt");
+        let other = store(&conn, "KeyError", "\"quoted\" 100%");
+        assert_eq!(search(&conn, "ÉCOLE"), vec![ecole]);
+        assert_eq!(search(&conn, "überERROR"), vec![ecole]);
+        assert_eq!(search(&conn, "STRASSE"), vec![street]);
+        assert_eq!(search(&conn, "straße"), vec![street]);
+        assert_eq!(search(&conn, "É"), vec![ecole], "one character: the scan");
+        assert_eq!(search(&conn, "ÉES"), Vec::<i64>::new());
+        assert_eq!(search(&conn, "ÉE"), vec![ecole], "two characters: the scan");
+        assert_eq!(
+            search(&conn, "\"QUOTED\""),
+            vec![other],
+            "quotes are literal"
+        );
+        assert_eq!(search(&conn, "0%"), vec![other]);
+        assert_eq!(search(&conn, "error"), vec![ecole, street, other]);
+        assert_eq!(search(&conn, ""), vec![ecole, street, other]);
+    }
+
+    #[test]
+    fn a_page_of_many_matches_is_sorted_like_a_page_of_few() {
+        let conn = migrated(MIGRATIONS);
+        let ids: Vec<i64> = (0..SORTED_MATCHES + 5)
+            .map(|n| store(&conn, "BulkError", &format!("bulk {n}")))
+            .collect();
+        let filter = ListFilter {
+            search: Some("BULK".to_string()),
+            limit: 3,
+            offset: 1,
+            ..ListFilter::default()
+        };
+        let (groups, total) = list(&conn, &filter).unwrap();
+        assert_eq!(total, SORTED_MATCHES + 5);
+        let page: Vec<i64> = groups.iter().map(|g| g.id).collect();
+        let newest: Vec<i64> = ids.iter().rev().skip(1).take(3).copied().collect();
+        assert_eq!(page, newest, "same last_seen: ties by id descending");
+    }
+
+    #[test]
+    fn migrating_an_existing_database_indexes_its_groups_for_search() {
+        let mut conn = migrated(&MIGRATIONS[..1]);
+        conn.execute(
+            "INSERT INTO errors (fingerprint, project, environment, exception_type, message,
+                                 traceback, count, first_seen, last_seen)
+             VALUES ('f', 'p', 'prod', 'ÉchecError', 'CAFÉ fermé', '', 1, 1, 1)",
+            [],
+        )
+        .unwrap();
+        shared::db::migrate(&mut conn, MIGRATIONS).unwrap();
+        backfill_search(&mut conn).unwrap();
+        assert_eq!(search(&conn, "café"), vec![1]);
+        assert_eq!(search(&conn, "échecerror"), vec![1]);
+        let pending: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM _meta WHERE key = 'search_backfill'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(pending, 0, "the backfill is recorded as done");
+        let retention = apply(
+            &conn,
+            Job::Retention {
+                cutoff_ms: i64::MAX,
+            },
+        )
+        .unwrap();
+        assert_eq!(retention, Outcome::Deleted(0), "unresolved groups stay");
+        conn.execute("DELETE FROM errors WHERE id = 1", []).unwrap();
+        let indexed: i64 = conn
+            .query_row("SELECT count(*) FROM errors_search", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(indexed, 0, "deleting a group removes it from the index");
+    }
+
+    #[test]
+    fn a_fresh_database_needs_no_backfill() {
+        let mut conn = migrated(MIGRATIONS);
+        let pending: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM _meta WHERE key = 'search_backfill'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(pending, 0);
+        backfill_search(&mut conn).unwrap();
+    }
 
     #[test]
     fn shorten_counts_characters() {

@@ -9,13 +9,11 @@ pub mod alerts;
 pub mod api;
 pub mod config;
 pub mod db;
-pub mod email;
 pub mod fingerprint;
 pub mod ingest;
 pub mod query;
 pub mod retention;
 pub mod web;
-pub mod webhook;
 
 use std::sync::Arc;
 
@@ -81,12 +79,14 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
     let path = config.database_path.clone();
     let mut write_conn = shared::db::open(&path, db::WRITE_CACHE_KIB)?;
     shared::db::migrate(&mut write_conn, db::MIGRATIONS)?;
+    db::backfill_search(&mut write_conn)
+        .map_err(|e| StartError::Start(format!("cannot index existing groups for search: {e}")))?;
     let reads = shared::db::Pool::new(config.http.workers, || {
         shared::db::open(&path, db::READ_CACHE_KIB)
     })?;
     let (writer, writer_handle) = Writer::spawn("db-writer", write_conn, WRITE_QUEUE, db::apply)?;
 
-    let options = ServerOptions::new(&config.http, Some(config.api_key.clone()));
+    let options = ServerOptions::new(&config.http, Some(config.api_key.expose().to_string()));
     let server = Server::bind(config.http.bind, options)
         .map_err(|e| StartError::Start(format!("cannot listen on {}: {e}", config.http.bind)))?;
     let addr = server.local_addr();

@@ -405,6 +405,93 @@ fn check_list_page(service: &Service, path: &str) {
     );
 }
 
+/// `GET /api/errors?search=` on a fresh instance holding 100,000 groups with varied
+/// messages (names with accents among them): a term that matches one group and an
+/// upper-case Unicode term that matches an eighth of them, 500 requests each (one client,
+/// after 50 unmeasured). Stops its instance; returns one row per term.
+fn search_rows(options: &Options) -> Vec<Row> {
+    const GROUPS: u64 = 100_000;
+    const TYPES: [&str; 5] = [
+        "ValueError",
+        "KeyError",
+        "TypeError",
+        "RuntimeError",
+        "OSError",
+    ];
+    const NOUNS: [&str; 6] = ["order", "invoice", "cart", "payment", "shipment", "refund"];
+    const NAMES: [&str; 8] = [
+        "Müller", "Dubois", "García", "Nowak", "Åberg", "Smith", "Øster", "Straße",
+    ];
+    progress("starting the search instance (fresh database)");
+    let service = start_service(options);
+    wait_healthy(&service);
+    let next = AtomicU64::new(0);
+    let report = || {
+        let n = next.fetch_add(1, Ordering::Relaxed);
+        let (kind, noun) = (TYPES[n as usize % 5], NOUNS[n as usize % 6]);
+        let name = NAMES[n as usize / 6 % 8];
+        let body = serde_json::json!({
+            "project": "shop",
+            "exception_type": kind,
+            "message": format!("could not process {noun} {n} for customer {name}"),
+            "traceback": format!("Traceback (most recent call last):\n  File \"/app/shop/{noun}.py\", line {n}, in handle\n{kind}: could not process {noun}"),
+        });
+        request_bytes(
+            "POST",
+            "/api/errors",
+            Some(API_KEY),
+            Some(body.to_string().as_bytes()),
+        )
+    };
+    progress(&format!(
+        "seeding {} groups with varied messages",
+        format_count(GROUPS)
+    ));
+    let seeding = Limits {
+        max_requests: GROUPS,
+        max_time: Duration::from_secs(600),
+    };
+    let seeded = phase(&service, 8, seeding, &report, report_accepted).run();
+    assert_eq!(
+        seeded.ok, GROUPS,
+        "seeding failed: {:?}",
+        seeded.failure_samples
+    );
+    let searches = [
+        ("process%20invoice%2042421%20for", "one match"),
+        ("M%C3%9CLLER", "`MÜLLER`, 12,500 matches"),
+    ];
+    let rows = searches
+        .into_iter()
+        .map(|(term, what)| {
+            let path = format!("/api/errors?limit=50&search={term}");
+            let request = request_bytes("GET", &path, Some(API_KEY), None);
+            let request = || request.clone();
+            let warmup = Limits {
+                max_requests: 50,
+                max_time: options.phase_time,
+            };
+            phase(&service, 1, warmup, &request, list_ok).run();
+            progress(&format!("`GET {path}`, 1 client"));
+            let limits = Limits {
+                max_requests: LIST_REQUESTS,
+                max_time: options.phase_time,
+            };
+            let result = phase(&service, 1, limits, &request, list_ok).run();
+            let met = result.latencies.percentile(50.0) <= Duration::from_millis(10);
+            Row {
+                benchmark: format!("`GET {path}` ({what}, {} groups)", format_count(GROUPS)),
+                clients: 1,
+                result,
+                target: Some(("p50 ≤ 10 ms".to_string(), met)),
+            }
+        })
+        .collect();
+    progress("stopping the search instance (SIGTERM)");
+    service.stop();
+    rows
+}
+
 /// Memory and shutdown of one service instance.
 struct InstanceReport {
     name: &'static str,
@@ -453,6 +540,7 @@ fn main() {
     let seeding = ensure_groups(&lists, &bodies, LIST_GROUPS);
     rows.extend(list_phases(&lists, &options));
     let list_report = finish(lists, "list", lists_idle);
+    rows.extend(search_rows(&options));
 
     print_settings(&options, &bodies, busy_before);
     print_results(&rows);

@@ -666,13 +666,130 @@ fn an_unreachable_smtp_host_only_costs_a_log_line() {
         ("SMTP_PORT", "1"),
         ("ALERT_EMAILS", "ops@example.org"),
     ]);
-    let started = Instant::now();
     service.report(&error_body("DownError", "x"), 201);
-    // Generous: the report never waits for the mail server.
-    assert!(started.elapsed() < Duration::from_secs(5));
     let health = service.wait_health("the failure counted", |h| h["alerts_failed"] == 1);
     assert_eq!(health["alerts_sent"], 0);
     assert_eq!(health["errors_total"], 1);
+}
+
+/// A mail server that accepts connections and never says a word: a delivery to it waits
+/// for the whole `ALERT_TIMEOUT`. It holds what it accepted until [`BlackHole::release`].
+struct BlackHole {
+    port: u16,
+    accepted: Receiver<()>,
+    held: Arc<std::sync::Mutex<Vec<TcpStream>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl BlackHole {
+    fn start() -> BlackHole {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the black hole");
+        let port = listener.local_addr().expect("black hole address").port();
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
+        let (notify, accepted) = mpsc::channel();
+        let held = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (held, stop) = (Arc::clone(&held), Arc::clone(&stop));
+            thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            held.lock().expect("held connections").push(stream);
+                            let _ = notify.send(());
+                        }
+                        Err(_) => thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            })
+        };
+        BlackHole {
+            port,
+            accepted,
+            held,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Waits until a client has connected.
+    fn wait_connection(&self) {
+        self.accepted
+            .recv_timeout(PATIENCE)
+            .expect("a connection to the black hole within the deadline");
+    }
+
+    /// Whether every connection accepted so far is still open at the client's end.
+    fn all_still_open(&self) -> bool {
+        let held = self.held.lock().expect("held connections");
+        held.iter().all(|stream| {
+            stream.set_nonblocking(true).expect("nonblocking stream");
+            let mut byte = [0u8; 1];
+            // Nothing to read and no end of stream: the client is still waiting.
+            matches!(stream.peek(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        })
+    }
+
+    /// Stops listening (later connections are refused) and closes what it held.
+    fn release(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("black hole thread");
+        }
+        self.held.lock().expect("held connections").clear();
+    }
+}
+
+impl Drop for BlackHole {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+#[test]
+fn reports_are_answered_while_the_alert_sender_is_stuck() {
+    let black_hole = BlackHole::start();
+    let port = black_hole.port.to_string();
+    let service = Service::start(&[
+        ("SMTP_HOST", "127.0.0.1"),
+        ("SMTP_PORT", &port),
+        ("ALERT_EMAILS", "ops@example.org"),
+        // Longer than the test: the sender stays stuck until the black hole lets go.
+        ("ALERT_TIMEOUT", "300"),
+    ]);
+    // Declared after the service, so dropped first: a failing test lets go of the sender
+    // before it stops the service.
+    let mut black_hole = black_hole;
+    service.report(&error_body("StuckError", "the first alert"), 201);
+    black_hole.wait_connection();
+
+    // The queue holds 128 alerts; these fill it and overflow it.
+    const MORE: usize = 128 + 50;
+    for n in 0..MORE {
+        let mut body = error_body(&format!("Stuck{n}Error"), "while the sender waits");
+        body["traceback"] = json!("");
+        service.report(&body, 201);
+    }
+    assert!(
+        black_hole.all_still_open(),
+        "the sender let go of the mail server before the reports were answered"
+    );
+    let health = service.health();
+    assert_eq!(
+        (&health["alerts_sent"], &health["alerts_failed"]),
+        (&json!(0), &json!(0)),
+        "nothing delivered while stuck: {health}"
+    );
+    assert_eq!(health["alerts_dropped"], MORE - 128, "{health}");
+    assert_eq!(health["errors_total"], MORE + 1, "{health}");
+
+    black_hole.release();
+    service.wait_health("the stuck delivery failed once released", |h| {
+        h["alerts_failed"].as_u64() >= Some(1)
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -706,6 +823,34 @@ fn the_webhook_gets_a_json_alert_with_text_and_fields() {
                "exception_type": "ValueError", "message": "bad\nthing", "count": 1, "url": link})
     );
     service.wait_health("one alert sent", |h| h["alerts_sent"] == 1);
+}
+
+#[test]
+fn webhook_text_escapes_chat_markup_and_mentions_nobody() {
+    let (addr, received) = http_receiver(200, "ok");
+    let service = Service::start(&[("ALERT_WEBHOOK_URL", &format!("http://{addr}/hook"))]);
+    let mut body = error_body(
+        "Evil<@U024BE7LH>Error",
+        "<!channel> @everyone @here <https://phish.example|click> & more",
+    );
+    body["project"] = json!("<!here>");
+    let created = service.report(&body, 201);
+    let id = created["id"].as_i64().expect("id");
+
+    let hook = next_request(&received);
+    let text = hook.body["text"].as_str().expect("text");
+    assert_eq!(
+        text,
+        format!(
+            "New error in &lt;!here&gt; (staging): Evil&lt;@U024BE7LH&gt;Error: &lt;!channel&gt; \
+             @\u{200B}everyone @\u{200B}here &lt;https://phish.example|click&gt; &amp; more \
+             — {BASE_URL}/errors/{id}"
+        )
+    );
+    assert_eq!(hook.body["allowed_mentions"], json!({"parse": []}));
+    // The structured fields are data, not chat text: they stay as reported.
+    assert_eq!(hook.body["error"]["project"], "<!here>");
+    assert_eq!(hook.body["error"]["message"], body["message"]);
 }
 
 #[test]

@@ -440,8 +440,16 @@ fn create_increment_resolve_reopen_unresolve() {
     assert!(!s.list_ids("").contains(&id));
     assert!(s.list_ids("resolved=true").contains(&id));
 
-    // Resolving again keeps the first resolved_at (ms precision: let the clock move).
-    std::thread::sleep(Duration::from_millis(30));
+    // Resolving again keeps the first resolved_at (ms precision: once the clock has moved).
+    let resolved_ms = shared::time::now_ms();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while shared::time::now_ms() <= resolved_ms {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the clock stands still"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     s.post_empty(&format!("/api/errors/{id}/resolve"))
         .expect(200);
     assert_eq!(s.detail(id)["resolved_at"], resolved_at.as_str());
@@ -872,6 +880,50 @@ fn search_is_case_insensitive_and_literal() {
     assert_eq!(sorted("search=connectionrefused"), vec![ids[3]]);
     assert_eq!(sorted("search=100%25+sure"), vec![ids[0]], "'+' is a space");
     assert_eq!(s.list("search=abc")["total"], 1);
+}
+
+#[test]
+fn search_is_case_insensitive_beyond_ascii() {
+    let s = TestServer::start(&[]);
+    let mut ids = Vec::new();
+    for (n, (ty, message)) in [
+        ("ÜberError", "l'école est fermée"),
+        ("ValueError", "Straße gesperrt"),
+        ("KeyError", "ecole without accent"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut body = distinct_report("p", n);
+        body["exception_type"] = json!(ty);
+        body["message"] = json!(message);
+        ids.push(s.report(&body)["id"].as_i64().unwrap());
+    }
+    let sorted = |query: &str| {
+        let list = s.list(query);
+        let mut v = crate::support::ids(&list);
+        v.sort();
+        assert_eq!(list["total"], v.len(), "{query}: {list}");
+        v
+    };
+    assert_eq!(
+        sorted("search=%C3%89COLE"),
+        vec![ids[0]],
+        "ÉCOLE finds école"
+    );
+    assert_eq!(
+        sorted("search=%C3%A9cole"),
+        vec![ids[0]],
+        "école finds école"
+    );
+    assert_eq!(sorted("search=%C3%BCBERerror"), vec![ids[0]], "type too");
+    assert_eq!(
+        sorted("search=STRASSE"),
+        vec![ids[1]],
+        "STRASSE finds straße"
+    );
+    assert_eq!(sorted("search=%C3%89"), vec![ids[0]], "one character");
+    assert_eq!(sorted("search=ECOLE"), vec![ids[2]], "É is not E");
 }
 
 /// Sets a group's timestamps (epoch ms) straight in the database.

@@ -270,6 +270,47 @@ fn wait_until_refused(s: &TestServer, deadline: Duration) {
     }
 }
 
+/// TCP send and receive queues of the IPv4 connection `local` → `remote` (ports), from
+/// `/proc/net/tcp`, when it is established.
+fn tcp_queues(table: &str, local: u16, remote: u16) -> Option<(u64, u64)> {
+    let port = |address: &str| {
+        let (_, port) = address.rsplit_once(':')?;
+        u16::from_str_radix(port, 16).ok()
+    };
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (tx, rx) = fields.get(4)?.split_once(':')?;
+        let established = fields.get(3) == Some(&"01");
+        (established && port(fields.get(1)?)? == local && port(fields.get(2)?)? == remote)
+            .then_some((
+                u64::from_str_radix(tx, 16).ok()?,
+                u64::from_str_radix(rx, 16).ok()?,
+            ))
+    })
+}
+
+/// Waits until the service has read every byte written on `stream`: nothing of ours is
+/// unacknowledged and nothing waits unread in the service's socket.
+fn wait_until_read(stream: &std::net::TcpStream, deadline: Duration) {
+    let ours = stream.local_addr().expect("local address").port();
+    let theirs = stream.peer_addr().expect("peer address").port();
+    let end = Instant::now() + deadline;
+    loop {
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+        let sent = tcp_queues(&table, ours, theirs);
+        let received = tcp_queues(&table, theirs, ours);
+        if matches!((sent, received), (Some((0, _)), Some((_, 0)))) {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "the service did not read what was sent within {deadline:?}: \
+             our queues {sent:?}, the service's {received:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Sends `head` + `first` on an accepted connection, SIGTERMs the service, waits until it
 /// has seen the signal, then sends `rest`: the request must still be answered 201 and the
 /// process exit 0 with the report committed.
@@ -288,13 +329,11 @@ fn in_flight_request_survives_sigterm(head: &str, first: &[u8], rest: &[u8]) {
 
     write_all(&mut stream, head.as_bytes(), "the request head");
     write_all(&mut stream, first, "the first part of the body");
-    // Let the server take in the head and the first part before the signal.
-    std::thread::sleep(Duration::from_millis(200));
+    // The server has taken in the head and the first part: the request is in flight.
+    wait_until_read(&stream, Duration::from_secs(10));
     s.signal(libc::SIGTERM);
     wait_until_refused(&s, Duration::from_secs(5));
-    // A client on a slow link: the rest arrives a moment later, well inside the grace
-    // period (the server polls its shutdown flag every 250 ms while reading).
-    std::thread::sleep(Duration::from_millis(700));
+    // The rest arrives after the service has seen the signal.
     let sent = std::io::Write::write_all(&mut stream, rest);
     let response = read_one_response(&mut stream, Duration::from_secs(10));
     let log = s.log_tail();

@@ -7,7 +7,12 @@
 //! its host, port and error and counted, never retried. Alerts still queued at shutdown are
 //! discarded (and counted in the log): waiting for a dead mail server must not hold up a stop.
 
-use std::fmt;
+mod channel;
+mod message;
+mod postmark;
+mod smtp;
+mod webhook;
+
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -19,20 +24,19 @@ use shared::cli::StartError;
 use shared::http::ApiError;
 use shared::Shutdown;
 
+pub use message::{Alert, AlertEvent};
+
 use crate::config::AlertConfig;
-use crate::db::ReportStatus;
-use crate::email::{Email, Postmark, Smtp};
-use crate::ingest::Report;
-use crate::webhook::Webhook;
+use channel::DeliveryError;
+use message::Email;
+use postmark::Postmark;
+use smtp::Smtp;
+use webhook::Webhook;
 
 /// Alerts waiting for the sender at most. An alert holds at most ~25 KiB (message and
 /// traceback are cut when it is made; the request URL is at most 2000 characters), so a
 /// full queue stays under about 3 MiB.
 const QUEUE: usize = 128;
-/// Longest message an alert carries, in bytes.
-const MESSAGE_BYTES: usize = 4 * 1024;
-/// Longest traceback an alert carries, in bytes.
-const TRACEBACK_BYTES: usize = 12 * 1024;
 /// How often dropped alerts are summarized in the log.
 const DROP_SUMMARY_EVERY: Duration = Duration::from_secs(60);
 /// How often an idle sender looks at the shutdown flag.
@@ -41,131 +45,6 @@ const POLL: Duration = Duration::from_millis(100);
 /// What `POST /api/test-alert` answers when no channel is configured.
 const NO_CHANNEL: &str = "No alert channel configured: set SMTP_HOST (or POSTMARK_API_TOKEN) \
                           and ALERT_EMAILS, or ALERT_WEBHOOK_URL";
-
-/// Why an alert is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AlertEvent {
-    /// A new group.
-    Created,
-    /// A resolved group came back: a regression.
-    Reopened,
-    /// `POST /api/test-alert`.
-    Test,
-}
-
-impl AlertEvent {
-    /// The alert a report's outcome calls for, if any.
-    pub fn for_status(status: ReportStatus) -> Option<AlertEvent> {
-        match status {
-            ReportStatus::Created => Some(AlertEvent::Created),
-            ReportStatus::Reopened => Some(AlertEvent::Reopened),
-            ReportStatus::Incremented => None,
-        }
-    }
-
-    /// The webhook's `event` word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertEvent::Created => "created",
-            AlertEvent::Reopened => "reopened",
-            AlertEvent::Test => "test",
-        }
-    }
-}
-
-/// One alert: a group as the report that triggered it showed it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Alert {
-    /// Why it is sent.
-    pub event: AlertEvent,
-    /// The group's id (0 for a test alert).
-    pub id: i64,
-    /// The group's project.
-    pub project: String,
-    /// The report's environment.
-    pub environment: String,
-    /// The group's exception type.
-    pub exception_type: String,
-    /// The report's message, cut at 4 KiB with a note.
-    pub message: String,
-    /// `METHOD URL` of the failed request, when the report had one.
-    pub request: Option<String>,
-    /// The report's traceback, cut at 12 KiB with a note.
-    pub traceback: String,
-    /// Times the group has been seen.
-    pub count: i64,
-}
-
-impl Alert {
-    /// The alert for a report stored in group `id`, now seen `count` times.
-    pub fn from_report(event: AlertEvent, id: i64, count: i64, report: &Report) -> Alert {
-        let request = match (&report.request_method, &report.request_url) {
-            (Some(method), Some(url)) => Some(format!("{method} {url}")),
-            (method, url) => method.as_ref().or(url.as_ref()).cloned(),
-        };
-        Alert {
-            event,
-            id,
-            project: report.project.clone(),
-            environment: report.environment.clone(),
-            exception_type: report.exception_type.clone(),
-            message: clip(&report.message, MESSAGE_BYTES, "message"),
-            request,
-            traceback: clip(&report.traceback, TRACEBACK_BYTES, "traceback"),
-            count,
-        }
-    }
-
-    /// The alert `POST /api/test-alert` sends.
-    pub fn test() -> Alert {
-        Alert {
-            event: AlertEvent::Test,
-            id: 0,
-            project: "monlight".to_string(),
-            environment: "test".to_string(),
-            exception_type: "TestAlert".to_string(),
-            message: "This is a test alert from the Monlight error-tracker: alerts reach you."
-                .to_string(),
-            request: None,
-            traceback: String::new(),
-            count: 0,
-        }
-    }
-
-    /// The group's page in the web UI (the list, for a test alert).
-    pub fn link(&self, base_url: &str) -> String {
-        match self.event {
-            AlertEvent::Test => format!("{base_url}/"),
-            AlertEvent::Created | AlertEvent::Reopened => format!("{base_url}/errors/{}", self.id),
-        }
-    }
-}
-
-/// `text` cut to at most `max_bytes` bytes at a character boundary, with a line saying so.
-fn clip(text: &str, max_bytes: usize, what: &str) -> String {
-    if text.len() <= max_bytes {
-        return text.to_string();
-    }
-    let kept = &text[..text.floor_char_boundary(max_bytes)];
-    format!("{kept}\n… ({what} cut at {} KiB)", max_bytes / 1024)
-}
-
-/// A delivery that failed: the channel, where it went (host and port) and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryError {
-    /// `smtp`, `postmark` or `webhook`.
-    pub channel: &'static str,
-    /// `host:port` (never a whole URL: webhook URLs often hold a secret).
-    pub target: String,
-    /// The underlying error.
-    pub reason: String,
-}
-
-impl fmt::Display for DeliveryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} to {}: {}", self.channel, self.target, self.reason)
-    }
-}
 
 /// Alert counters since start, shown on `/health`. `sent` and `failed` count deliveries (one
 /// per channel), `dropped` counts alerts that found the queue full.
@@ -406,56 +285,6 @@ impl DropLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::parse_report;
-    use serde_json::json;
-
-    fn report(body: serde_json::Value) -> Report {
-        parse_report(&body).unwrap()
-    }
-
-    #[test]
-    fn traceback_is_cut_at_12_kib_on_a_character_boundary() {
-        let long = format!("a{}", "€".repeat(5000));
-        let cut = clip(&long, TRACEBACK_BYTES, "traceback");
-        let (kept, note) = cut.rsplit_once('\n').unwrap();
-        assert!(kept.len() <= TRACEBACK_BYTES && kept.len() > TRACEBACK_BYTES - 3);
-        assert_eq!(note, "… (traceback cut at 12 KiB)");
-        assert_eq!(clip("short", TRACEBACK_BYTES, "traceback"), "short");
-        let exact = "x".repeat(TRACEBACK_BYTES);
-        assert_eq!(clip(&exact, TRACEBACK_BYTES, "traceback"), exact);
-    }
-
-    #[test]
-    fn alert_takes_the_report_and_joins_method_and_url() {
-        let body = json!({"project": "p", "exception_type": "E", "message": "m",
-            "traceback": "t".repeat(20_000), "request_method": "GET", "request_url": "https://x/y"});
-        let alert = Alert::from_report(AlertEvent::Reopened, 7, 3, &report(body));
-        assert_eq!(alert.request.as_deref(), Some("GET https://x/y"));
-        assert_eq!(
-            (alert.id, alert.count, alert.environment.as_str()),
-            (7, 3, "prod")
-        );
-        assert!(alert.traceback.ends_with("(traceback cut at 12 KiB)"));
-        assert_eq!(alert.link("http://h:1"), "http://h:1/errors/7");
-        assert_eq!(Alert::test().link("http://h:1"), "http://h:1/");
-        let url_only = json!({"project": "p", "exception_type": "E", "message": "m",
-            "traceback": "", "request_url": "https://x/y"});
-        let alert = Alert::from_report(AlertEvent::Created, 1, 1, &report(url_only));
-        assert_eq!(alert.request.as_deref(), Some("https://x/y"));
-    }
-
-    #[test]
-    fn only_new_and_reopened_groups_alert() {
-        assert_eq!(
-            AlertEvent::for_status(ReportStatus::Created),
-            Some(AlertEvent::Created)
-        );
-        assert_eq!(
-            AlertEvent::for_status(ReportStatus::Reopened),
-            Some(AlertEvent::Reopened)
-        );
-        assert_eq!(AlertEvent::for_status(ReportStatus::Incremented), None);
-    }
 
     #[test]
     fn without_channels_nothing_is_queued_and_test_alert_is_503() {

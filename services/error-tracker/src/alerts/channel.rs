@@ -1,73 +1,34 @@
-//! The webhook channel — a JSON POST per alert with a Slack/Discord/ntfy-style `text` line
-//! plus the structured fields — and [`JsonEndpoint`], the bounded JSON POST that Postmark
-//! uses too.
+//! What every channel shares: [`DeliveryError`], what a failed delivery reports, and
+//! [`JsonEndpoint`], the bounded JSON POST behind Postmark and the webhook.
 
+use std::fmt;
 use std::io::Read;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use ureq::http::Uri;
 use ureq::Agent;
 
-use crate::alerts::{Alert, AlertEvent, DeliveryError};
-
-/// The whole webhook call, connect to last byte.
-const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connecting to any HTTP endpoint.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bytes of an error answer quoted in the log.
 const ANSWER_QUOTED: u64 = 300;
 
-/// Posts alerts to `ALERT_WEBHOOK_URL`.
-pub struct Webhook {
-    endpoint: JsonEndpoint,
+/// A delivery that failed: the channel, where it went (host and port) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryError {
+    /// `smtp`, `postmark` or `webhook`.
+    pub channel: &'static str,
+    /// `host:port` (never a whole URL: webhook URLs often hold a secret).
+    pub target: String,
+    /// The underlying error.
+    pub reason: String,
 }
 
-impl Webhook {
-    /// A webhook at `url` (checked by the config).
-    pub fn new(url: &str) -> Webhook {
-        Webhook {
-            endpoint: JsonEndpoint::new("webhook", url, WEBHOOK_TIMEOUT),
-        }
+impl fmt::Display for DeliveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} to {}: {}", self.channel, self.target, self.reason)
     }
-
-    /// Posts `alert` → where it went.
-    pub fn send(&self, alert: &Alert, base_url: &str) -> Result<String, DeliveryError> {
-        self.endpoint.post(&[], &payload(alert, base_url))
-    }
-}
-
-/// `{"text", "event", "error": {id, project, environment, exception_type, message, count, url}}`.
-fn payload(alert: &Alert, base_url: &str) -> Value {
-    let url = alert.link(base_url);
-    let what = match alert.event {
-        AlertEvent::Created => "New error",
-        AlertEvent::Reopened => "Regression",
-        AlertEvent::Test => "Test alert",
-    };
-    let message: String = alert
-        .message
-        .chars()
-        .take(200)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let text = format!(
-        "{what} in {} ({}): {}: {message} — {url}",
-        alert.project, alert.environment, alert.exception_type
-    );
-    json!({
-        "text": text,
-        "event": alert.event.as_str(),
-        "error": {
-            "id": alert.id,
-            "project": alert.project,
-            "environment": alert.environment,
-            "exception_type": alert.exception_type,
-            "message": alert.message,
-            "count": alert.count,
-            "url": url,
-        },
-    })
 }
 
 /// An HTTP endpoint that takes JSON POSTs, every call bounded in time.
@@ -151,23 +112,6 @@ fn host_and_port(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn payload_has_the_summary_line_and_the_fields() {
-        let mut alert = Alert::test();
-        alert.event = AlertEvent::Reopened;
-        alert.id = 9;
-        alert.message = "line 1\nline 2".to_string();
-        let body = payload(&alert, "http://errors.local");
-        assert_eq!(
-            body["text"],
-            "Regression in monlight (test): TestAlert: line 1 line 2 — http://errors.local/errors/9"
-        );
-        assert_eq!(body["event"], "reopened");
-        assert_eq!(body["error"]["url"], "http://errors.local/errors/9");
-        assert_eq!(body["error"]["message"], "line 1\nline 2");
-        assert_eq!(body["error"]["id"], 9);
-    }
 
     #[test]
     fn logs_name_host_and_port_only() {
