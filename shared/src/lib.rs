@@ -14,6 +14,7 @@ pub mod http;
 pub mod logging;
 pub mod rate_limit;
 pub mod secret;
+pub mod service;
 pub mod shutdown;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,16 +1,19 @@
 //! The error-tracker's configuration, read from the environment.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
-use shared::config::{ConfigError, Env, HttpConfig, HttpDefaults};
+use shared::config::{ConfigError, Env, HttpDefaults};
 use shared::secret::Secret;
+use shared::service::{CommonConfig, Defaults};
 
-/// Defaults of the common HTTP settings for this service.
-pub const HTTP_DEFAULTS: HttpDefaults = HttpDefaults {
-    rate_limit: 6000,
-    max_body_size: 256 * 1024,
+/// This service's defaults of the settings every service has.
+pub const COMMON_DEFAULTS: Defaults = Defaults {
+    database_path: "./data/errors.db",
+    http: HttpDefaults {
+        rate_limit: 6000,
+        max_body_size: 256 * 1024,
+    },
 };
 
 /// `--help` text for this service's own variables.
@@ -43,12 +46,8 @@ pub const VARS_HELP: &str = "\
 /// Everything the error-tracker reads from the environment.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Listen address, timeouts, limits.
-    pub http: HttpConfig,
-    /// The key every `/api/` request must carry (never printed by `Debug`).
-    pub api_key: Secret,
-    /// The SQLite file.
-    pub database_path: PathBuf,
+    /// `API_KEY`, `DATABASE_PATH` and the HTTP settings.
+    pub common: CommonConfig,
     /// Resolved groups older than this many days are deleted.
     pub retention_days: u32,
     /// Time between retention runs.
@@ -71,9 +70,7 @@ impl Config {
             ));
         }
         Ok(Config {
-            api_key: Secret::new(env.required("API_KEY")?),
-            http: HttpConfig::from_env(env, HTTP_DEFAULTS)?,
-            database_path: PathBuf::from(env.get_or("DATABASE_PATH", "./data/errors.db")),
+            common: CommonConfig::from_env(env, COMMON_DEFAULTS)?,
             retention_days: env.parse_or("RETENTION_DAYS", 90)?,
             retention_interval: env.seconds_or("RETENTION_INTERVAL", 86_400, 1)?,
             max_occurrences,
@@ -246,16 +243,20 @@ fn http_url(name: &str, value: &str) -> Result<String, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn api_key_is_required_and_defaults_apply() {
         let err = Config::from_env(&Env::from_pairs(&[("PORT", "1")])).unwrap_err();
         assert_eq!(err.0, "API_KEY is required but not set");
         let config = Config::from_env(&Env::from_pairs(&[("API_KEY", "k")])).unwrap();
-        assert_eq!(config.http.rate_limit, 6000);
-        assert_eq!(config.http.max_body_size, 262_144);
+        assert_eq!(config.common.http.rate_limit, 6000);
+        assert_eq!(config.common.http.max_body_size, 262_144);
         assert_eq!(config.max_occurrences, 5);
-        assert_eq!(config.database_path, PathBuf::from("./data/errors.db"));
+        assert_eq!(
+            config.common.database_path,
+            PathBuf::from("./data/errors.db")
+        );
     }
 
     #[test]
@@ -273,7 +274,7 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         assert!(shown.contains("api_key: Secret(..)"), "{shown}");
-        assert_eq!(config.api_key.expose(), "k3y-7f3a-marker");
+        assert_eq!(config.common.api_key.expose(), "k3y-7f3a-marker");
     }
 
     #[test]

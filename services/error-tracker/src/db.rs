@@ -1,6 +1,7 @@
 //! Schema, migrations and every SQL statement of the error-tracker. Only this module writes
 //! SQL; all writes run on the writer thread (`apply`), reads on the handler pool.
 
+use shared::service::Schema;
 use std::sync::Arc;
 
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
@@ -74,10 +75,13 @@ INSERT INTO _meta (key, value)
 "#,
 ];
 
-/// Page cache per read connection, KiB (one per handler slot).
-pub const READ_CACHE_KIB: u32 = 1024;
-/// Page cache of the writer connection, KiB.
-pub const WRITE_CACHE_KIB: u32 = 2048;
+/// The schema and the page caches: 2 MiB for the writer's connection, 1 MiB for each read
+/// connection (one per handler slot).
+pub const SCHEMA: Schema = Schema {
+    migrations: MIGRATIONS,
+    write_cache_kib: 2048,
+    read_cache_kib: 1024,
+};
 
 /// A write, run on the writer thread inside a group transaction.
 #[derive(Debug)]

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use shared::cli::{About, StartError};
 use shared::health::Watchdog;
-use shared::http::{Policy, Router, Server, ServerOptions};
+use shared::http::{Policy, Router};
 use shared::writer::Writer;
 use shared::{Running, Shutdown};
 
@@ -76,19 +76,11 @@ pub fn routes() -> Router<State> {
 /// Opens the database, starts the writer, retention, the alert sender and the HTTP server;
 /// returns at once.
 pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
-    let path = config.database_path.clone();
-    let mut write_conn = shared::db::open(&path, db::WRITE_CACHE_KIB)?;
-    shared::db::migrate(&mut write_conn, db::MIGRATIONS)?;
+    let (mut write_conn, reads) = config.common.open_database(&db::SCHEMA)?;
     db::backfill_search(&mut write_conn)
         .map_err(|e| StartError::Start(format!("cannot index existing groups for search: {e}")))?;
-    let reads = shared::db::Pool::new(config.http.workers, || {
-        shared::db::open(&path, db::READ_CACHE_KIB)
-    })?;
     let (writer, writer_handle) = Writer::spawn("db-writer", write_conn, WRITE_QUEUE, db::apply)?;
-
-    let options = ServerOptions::new(&config.http, Some(config.api_key.expose().to_string()));
-    let server = Server::bind(config.http.bind, options)
-        .map_err(|e| StartError::Start(format!("cannot listen on {}: {e}", config.http.bind)))?;
+    let server = config.common.bind()?;
     let addr = server.local_addr();
     let retention = retention::spawn(
         writer.clone(),

@@ -3,12 +3,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use shared::config::{ConfigError, Env, HttpConfig, HttpDefaults};
+use shared::config::{ConfigError, Env, HttpDefaults};
+use shared::service::{CommonConfig, Defaults};
 
-/// Defaults of the common HTTP settings for this service.
-pub const HTTP_DEFAULTS: HttpDefaults = HttpDefaults {
-    rate_limit: 600,
-    max_body_size: 64 * 1024,
+/// This service's defaults of the settings every service has.
+pub const COMMON_DEFAULTS: Defaults = Defaults {
+    database_path: "./data/logs.db",
+    http: HttpDefaults {
+        rate_limit: 600,
+        max_body_size: 64 * 1024,
+    },
 };
 
 /// `--help` text for this service's own variables.
@@ -30,9 +34,8 @@ pub const VARS_HELP: &str = "\
 /// Everything the log-viewer reads from the environment.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub http: HttpConfig,
-    pub api_key: String,
-    pub database_path: PathBuf,
+    /// `API_KEY`, `DATABASE_PATH` and the HTTP settings.
+    pub common: CommonConfig,
     /// Docker's containers directory.
     pub log_sources: PathBuf,
     /// Container name patterns; empty = every container.
@@ -54,9 +57,7 @@ impl Config {
             return Err(ConfigError("MAX_ENTRIES must be at least 1".to_string()));
         }
         Ok(Config {
-            api_key: env.required("API_KEY")?,
-            http: HttpConfig::from_env(env, HTTP_DEFAULTS)?,
-            database_path: PathBuf::from(env.get_or("DATABASE_PATH", "./data/logs.db")),
+            common: CommonConfig::from_env(env, COMMON_DEFAULTS)?,
             log_sources: PathBuf::from(env.get_or("LOG_SOURCES", "/var/lib/docker/containers")),
             containers: env.list("CONTAINERS"),
             max_entries,
@@ -87,7 +88,7 @@ mod tests {
     #[test]
     fn defaults_and_errors() {
         let config = Config::from_env(&Env::from_pairs(&[("API_KEY", "k")])).unwrap();
-        assert_eq!(config.http.rate_limit, 600);
+        assert_eq!(config.common.http.rate_limit, 600);
         assert_eq!(config.poll_interval, Duration::from_secs(2));
         assert!(config.containers.is_empty());
         let err = Config::from_env(&Env::from_pairs(&[

@@ -7,6 +7,7 @@
 //! are counted up to [`TOTAL_CAP`] and flagged beyond; per-container/level counts are kept in
 //! `log_counts` so stats never scan the history.
 
+use shared::service::Schema;
 use std::collections::HashMap;
 
 use rusqlite::types::Value as Sql;
@@ -71,12 +72,15 @@ pub const FTS_TUNING: &str = "
     INSERT INTO logs_fts (logs_fts, rank) VALUES ('crisismerge', 32);
 ";
 
-/// Page cache of a read connection, KiB.
-pub const READ_CACHE_KIB: u32 = 1024;
-/// Page cache of the ingestion connection, KiB. Inserts go to the right-hand end of each
-/// b-tree (ids and times grow) and FTS5 writes whole segments, so a bigger cache buys
-/// nothing: 4 MiB ingested as fast as 2 MiB, with 2–4 MiB more peak RSS (`bench-log-viewer`).
-pub const WRITE_CACHE_KIB: u32 = 2048;
+/// The schema and the page caches: 1 MiB per read connection, 2 MiB for the ingestion
+/// connection. Inserts go to the right-hand end of each b-tree (ids and times grow) and FTS5
+/// writes whole segments, so a bigger write cache buys nothing: 4 MiB ingested as fast as
+/// 2 MiB, with 2–4 MiB more peak RSS (`bench-log-viewer`).
+pub const SCHEMA: Schema = Schema {
+    migrations: MIGRATIONS,
+    write_cache_kib: 2048,
+    read_cache_kib: 1024,
+};
 /// Totals are counted up to this many matches, then reported as capped.
 pub const TOTAL_CAP: i64 = 10_000;
 /// Slack when translating `until` into an id bound: a line read up to this late is found.

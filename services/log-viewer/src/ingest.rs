@@ -437,7 +437,7 @@ mod tests {
     }
 
     fn open(db: &Path) -> Connection {
-        let mut conn = shared::db::open(db, db::WRITE_CACHE_KIB).unwrap();
+        let mut conn = shared::db::open(db, db::SCHEMA.write_cache_kib).unwrap();
         shared::db::migrate(&mut conn, db::MIGRATIONS).unwrap();
         conn
     }

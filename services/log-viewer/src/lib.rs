@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use shared::cli::{About, StartError};
 use shared::health::Watchdog;
-use shared::http::{Policy, Router, Server, ServerOptions};
+use shared::http::{Policy, Router};
 use shared::{Running, Shutdown};
 
 pub use config::Config;
@@ -75,21 +75,13 @@ pub fn routes() -> Router<State> {
 
 /// Opens the database, starts ingestion and the HTTP server; returns at once.
 pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
-    let path = config.database_path.clone();
-    let mut write_conn = shared::db::open(&path, db::WRITE_CACHE_KIB)?;
-    shared::db::migrate(&mut write_conn, db::MIGRATIONS)?;
+    let (write_conn, reads) = config.common.open_database(&db::SCHEMA)?;
     write_conn
         .execute_batch(db::FTS_TUNING)
         .map_err(|e| StartError::Start(format!("cannot tune the search index: {e}")))?;
-    let reads = shared::db::Pool::new(config.http.workers, || {
-        shared::db::open(&path, db::READ_CACHE_KIB)
-    })?;
     let hub = Arc::new(tail::Hub::new(config.max_tail_streams));
     let status = Arc::new(ingest::IngestStatus::default());
-
-    let options = ServerOptions::new(&config.http, Some(config.api_key.clone()));
-    let server = Server::bind(config.http.bind, options)
-        .map_err(|e| StartError::Start(format!("cannot listen on {}: {e}", config.http.bind)))?;
+    let server = config.common.bind()?;
     let addr = server.local_addr();
     let ingest_config = ingest::IngestConfig {
         log_sources: config.log_sources.clone(),

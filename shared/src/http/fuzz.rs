@@ -179,7 +179,7 @@ fn fuzz_connection_loop_answers_or_closes_and_stays_healthy() {
         max_connections: 64,
         rate_limit: 0,
         max_body_size: 4096,
-        api_key: Some("k".to_string()),
+        api_key: Some(crate::secret::Secret::new("k")),
         body_budget: 64 * 1024,
     };
     let router = Router::new()

@@ -23,6 +23,7 @@ use super::target::{loggable, Target};
 use crate::auth;
 use crate::config::HttpConfig;
 use crate::rate_limit::{client_key, RateLimiter};
+use crate::secret::Secret;
 use crate::shutdown::Shutdown;
 use crate::time::http_date;
 
@@ -54,7 +55,7 @@ pub struct ServerOptions {
     /// Largest request body in bytes.
     pub max_body_size: usize,
     /// The key of `Guard::ApiKey` routes; with `None` such routes answer `401` to everyone.
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     /// Bytes of request bodies held in memory at once, over all connections: without it,
     /// `MAX_CONNECTIONS` bodies of `MAX_BODY_SIZE` could be buffered together (256 MB).
     pub body_budget: usize,
@@ -62,7 +63,7 @@ pub struct ServerOptions {
 
 impl ServerOptions {
     /// The options from the common HTTP settings and the service's API key.
-    pub fn new(config: &HttpConfig, api_key: Option<String>) -> ServerOptions {
+    pub fn new(config: &HttpConfig, api_key: Option<Secret>) -> ServerOptions {
         ServerOptions {
             idle_timeout: config.idle_timeout,
             workers: config.workers,
@@ -359,7 +360,7 @@ fn check_guard<S>(guard: &Guard<S>, shared: &Shared<S>, request: &Request) -> Re
     match guard {
         Guard::Open => Ok(()),
         Guard::ApiKey => match &shared.options.api_key {
-            Some(key) if auth::has_valid_key(request, key) => Ok(()),
+            Some(key) if auth::has_valid_key(request, key.expose()) => Ok(()),
             _ => Err(ApiError::new(401, "Invalid API key")),
         },
         Guard::Check(check) => check(&shared.state, request),
