@@ -5,11 +5,11 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use shared::testing::{self, HttpResponse};
+use shared::testing::{self, merge_env, ChildService, HttpResponse};
 use tempfile::TempDir;
 
 /// The API key every test server uses.
@@ -33,17 +33,9 @@ fn base_env(db: &Path) -> Vec<(String, String)> {
     .collect()
 }
 
-fn merge(mut env: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    for (k, v) in extra {
-        env.retain(|(name, _)| name != k);
-        env.push((k.to_string(), v.to_string()));
-    }
-    env
-}
-
 enum Kind {
     InProcess(Option<shared::Running>),
-    Child { child: Child, log: PathBuf },
+    Child(ChildService),
 }
 
 /// A running error-tracker with its own temporary directory and database.
@@ -154,7 +146,7 @@ impl TestServer {
     pub fn start(extra: &[(&str, &str)]) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let db_path = dir.path().join("errors.db");
-        let env = merge(base_env(&db_path), extra);
+        let env = merge_env(base_env(&db_path), extra);
         let env = shared::config::Env::from_pairs(&env);
         let config = error_tracker::Config::from_env(&env).expect("test configuration is valid");
         let running =
@@ -181,59 +173,20 @@ impl TestServer {
     fn spawn_with(extra: &[(&str, &str)], nofile: Option<u64>) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let db_path = dir.path().join("errors.db");
-        let log = dir.path().join("service.log");
-        let env = merge(base_env(&db_path), extra);
-        let mut command = match nofile {
-            Some(n) if prlimit_available() => {
-                let mut c = Command::new("prlimit");
-                c.arg(format!("--nofile={n}:{n}")).arg(BIN);
-                c
-            }
-            Some(n) => {
-                let mut c = Command::new(BIN);
-                set_nofile_in_child(&mut c, n);
-                c
-            }
-            None => Command::new(BIN),
-        };
-        command
-            .env_clear()
-            .envs(env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).expect("log file"));
-        let child = command.spawn().expect("spawn the service binary");
-        let mut server = TestServer {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        let env = merge_env(base_env(&db_path), extra);
+        let child = ChildService::spawn(BIN, &env, dir.path().join("service.log"), nofile);
+        TestServer {
+            addr: child.addr(),
             db_path,
-            kind: Kind::Child { child, log },
+            kind: Kind::Child(child),
             _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(addr) = parse_listening(&server.log()) {
-                server.addr = addr;
-                return server;
-            }
-            if let Some(status) = server.try_exit_status() {
-                panic!(
-                    "the service exited ({status}) before listening; log:\n{}",
-                    server.log()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the service did not log 'listening on' within 20 s; log:\n{}",
-                server.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// The whole service log (child processes; empty in-process).
     pub fn log(&self) -> String {
         match &self.kind {
-            Kind::Child { log, .. } => std::fs::read_to_string(log).unwrap_or_default(),
+            Kind::Child(child) => child.log(),
             Kind::InProcess(_) => String::new(),
         }
     }
@@ -245,41 +198,36 @@ impl TestServer {
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
-    /// The child's pid (child processes only).
-    pub fn pid(&self) -> u32 {
+    fn child(&self) -> &ChildService {
         match &self.kind {
-            Kind::Child { child, .. } => child.id(),
+            Kind::Child(child) => child,
             Kind::InProcess(_) => panic!("not a child process"),
         }
     }
 
+    /// The child's pid (child processes only).
+    pub fn pid(&self) -> u32 {
+        self.child().pid()
+    }
+
     /// Sends a signal to the child.
     pub fn signal(&self, signal: i32) {
-        let pid = self.pid() as libc::pid_t;
-        // SAFETY: kill() on the pid of our own, not yet reaped, child.
-        let rc = unsafe { libc::kill(pid, signal) };
-        assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+        self.child().signal(signal);
     }
 
     /// The exit status if the child has exited.
     pub fn try_exit_status(&mut self) -> Option<ExitStatus> {
         match &mut self.kind {
-            Kind::Child { child, .. } => child.try_wait().expect("try_wait"),
+            Kind::Child(child) => child.try_exit_status(),
             Kind::InProcess(_) => None,
         }
     }
 
     /// Waits (polling) up to `deadline` for the child to exit.
     pub fn wait_exit(&mut self, deadline: Duration) -> Option<ExitStatus> {
-        let end = Instant::now() + deadline;
-        loop {
-            if let Some(status) = self.try_exit_status() {
-                return Some(status);
-            }
-            if Instant::now() >= end {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        match &mut self.kind {
+            Kind::Child(child) => child.wait_exit(deadline),
+            Kind::InProcess(_) => None,
         }
     }
 
@@ -442,47 +390,8 @@ impl Drop for TestServer {
                     running.stop();
                 }
             }
-            Kind::Child { child, .. } => {
-                if child.try_wait().ok().flatten().is_none() {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                }
-            }
+            Kind::Child(_) => {}
         }
-    }
-}
-
-/// `listening on 127.0.0.1:PORT` in the log.
-fn parse_listening(log: &str) -> Option<SocketAddr> {
-    log.lines().find_map(|line| {
-        let rest = &line[line.find("listening on ")? + "listening on ".len()..];
-        rest.trim().parse().ok()
-    })
-}
-
-fn prlimit_available() -> bool {
-    Command::new("prlimit")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn set_nofile_in_child(command: &mut Command, n: u64) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: only setrlimit (async-signal-safe) runs between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            let limit = libc::rlimit {
-                rlim_cur: n as libc::rlim_t,
-                rlim_max: n as libc::rlim_t,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
     }
 }
 

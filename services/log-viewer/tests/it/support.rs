@@ -23,17 +23,8 @@ pub const PIECE: usize = 16 * 1024;
 
 /// Retries `check` until it returns `Ok`, for at most [`DEADLINE`]; panics with the last
 /// `Err` (a description of what was seen) otherwise.
-pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
-    let started = Instant::now();
-    loop {
-        match check() {
-            Ok(value) => return value,
-            Err(last) if started.elapsed() >= DEADLINE => {
-                panic!("timed out after {DEADLINE:?} waiting for {what}; last seen: {last}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
+pub fn wait_for<T>(what: &str, check: impl FnMut() -> Result<T, String>) -> T {
+    testing::wait_for(what, DEADLINE, check)
 }
 
 /// Docker's time format: `2026-01-20T10:00:00.123456789Z`.

@@ -1,5 +1,10 @@
-//! A tiny HTTP/1.1 client for integration tests and benchmarks: full control over what goes
-//! on the wire (raw bytes, chunked bodies, missing bodies), nothing hidden.
+//! Test helpers (the `testing` feature; never in a production build): a tiny HTTP/1.1 client
+//! with full control over what goes on the wire (raw bytes, chunked bodies, missing bodies),
+//! and [`ChildService`], a service binary as a child process.
+
+mod child;
+
+pub use child::{merge_env, wait_for, ChildService};
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
