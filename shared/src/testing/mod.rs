@@ -3,6 +3,7 @@
 //! and [`ChildService`], a service binary as a child process.
 
 mod child;
+pub mod web;
 
 pub use child::{merge_env, wait_for, ChildService};
 
