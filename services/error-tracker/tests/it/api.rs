@@ -830,21 +830,15 @@ fn filter_by_session_id() {
 #[test]
 fn search_is_case_insensitive_and_literal() {
     let s = TestServer::start(&[]);
-    let mut ids = Vec::new();
-    for (n, (ty, message)) in [
-        ("ValueError", "100% sure"),
-        ("KeyError", "abc"),
-        ("TypeError", "snake_case here"),
-        ("ConnectionRefused", "snakeXcase"),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let mut body = distinct_report("p", n);
-        body["exception_type"] = json!(ty);
-        body["message"] = json!(message);
-        ids.push(s.report(&body)["id"].as_i64().unwrap());
-    }
+    let ids = report_each(
+        &s,
+        &[
+            ("ValueError", "100% sure"),
+            ("KeyError", "abc"),
+            ("TypeError", "snake_case here"),
+            ("ConnectionRefused", "snakeXcase"),
+        ],
+    );
     let sorted = |query: &str| {
         let mut v = s.list_ids(query);
         v.sort();
@@ -885,20 +879,14 @@ fn search_is_case_insensitive_and_literal() {
 #[test]
 fn search_is_case_insensitive_beyond_ascii() {
     let s = TestServer::start(&[]);
-    let mut ids = Vec::new();
-    for (n, (ty, message)) in [
-        ("ÜberError", "l'école est fermée"),
-        ("ValueError", "Straße gesperrt"),
-        ("KeyError", "ecole without accent"),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let mut body = distinct_report("p", n);
-        body["exception_type"] = json!(ty);
-        body["message"] = json!(message);
-        ids.push(s.report(&body)["id"].as_i64().unwrap());
-    }
+    let ids = report_each(
+        &s,
+        &[
+            ("ÜberError", "l'école est fermée"),
+            ("ValueError", "Straße gesperrt"),
+            ("KeyError", "ecole without accent"),
+        ],
+    );
     let sorted = |query: &str| {
         let list = s.list(query);
         let mut v = crate::support::ids(&list);
@@ -1287,4 +1275,18 @@ fn unreadable_database_is_503_on_health_and_500_elsewhere() {
     // The process keeps serving.
     s.get_nokey("/health").expect(503);
     s.get_nokey("/nope").expect(404);
+}
+
+/// Reports one distinct group per (exception type, message); their ids in order.
+fn report_each(s: &TestServer, groups: &[(&str, &str)]) -> Vec<i64> {
+    groups
+        .iter()
+        .enumerate()
+        .map(|(n, (ty, message))| {
+            let mut body = distinct_report("p", n);
+            body["exception_type"] = json!(ty);
+            body["message"] = json!(message);
+            s.report(&body)["id"].as_i64().expect("an id")
+        })
+        .collect()
 }
