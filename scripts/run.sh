@@ -2,7 +2,9 @@
 # Starts the Monlight stack locally with working defaults:
 #   release build, every service on its default port (error-tracker 5010, log-viewer 5011),
 #   data under ./data/, a generated dev API key printed and saved in ./data/dev-api-key.
-# Ctrl-C stops everything cleanly (each service gets SIGTERM and exits 0).
+# Each service's log lines are prefixed with its name; the key banner comes last, once every
+# service answered /health. Ctrl-C stops everything cleanly (each service gets SIGTERM and
+# exits 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +18,8 @@ API_KEY=$(cat data/dev-api-key)
 export API_KEY
 export BIND="${BIND:-127.0.0.1}"
 export LOG_LEVEL="${LOG_LEVEL:-info}"
+# Where each web UI lives, for the header every UI shows (see README, UI_LINKS).
+export UI_LINKS="${UI_LINKS:-errors=http://localhost:5010,logs=http://localhost:5011}"
 
 pids=()
 stop() {
@@ -27,12 +31,34 @@ stop() {
 }
 trap stop INT TERM
 
+ports=()
+# A service's output, each line prefixed with its name; a container's log path (two 64-hex
+# ids) shortened to its short id.
+label() {
+  sed -u -E -e 's#\(([^()]*/)?([0-9a-f]{12})[0-9a-f]{52}/[0-9a-f]{64}-json\.log\)#(\2)#' -e "s/^/$(printf '%-13s' "$1") | /"
+}
+
 start() { # name port [VAR=value...]
   local name=$1 port=$2
   shift 2
-  env PORT="$port" "$@" "./target/release/$name" &
+  env PORT="$port" "$@" "./target/release/$name" > >(label "$name") 2>&1 &
   pids+=($!)
+  ports+=("$port")
   echo "$name on http://localhost:$port (pid $!)"
+}
+
+# Waits (up to 30 s) until every started service answers /health with a 200.
+wait_healthy() {
+  local deadline=$((SECONDS + 30)) port
+  for port in "${ports[@]}"; do
+    until curl -fsS -o /dev/null "http://127.0.0.1:$port/health" 2>/dev/null; do
+      if [ "$SECONDS" -ge "$deadline" ]; then
+        echo "the service on port $port did not answer /health within 30 s" >&2
+        return 1
+      fi
+      sleep 0.2
+    done
+  done
 }
 
 start error-tracker 5010 DATABASE_PATH=data/errors.db
@@ -47,8 +73,12 @@ if [ -x ./target/release/log-viewer ]; then
   start log-viewer 5011 DATABASE_PATH=data/logs.db LOG_SOURCES="$sources" TAIL_BUFFER="$tail_buffer"
 fi
 
-echo
-echo "API key: $API_KEY   (saved in data/dev-api-key)"
-echo "try:     curl -H \"X-API-Key: $API_KEY\" localhost:5010/api/errors"
-echo "Ctrl-C stops everything."
+if wait_healthy; then
+  echo
+  echo "API key: $API_KEY   (saved in data/dev-api-key)"
+  echo "UIs:     http://localhost:5010 (errors), http://localhost:5011 (logs)"
+  echo "try:     curl -H \"X-API-Key: $API_KEY\" localhost:5010/api/errors"
+  echo "Ctrl-C stops everything."
+  echo
+fi
 wait

@@ -8,6 +8,10 @@
  *     localStorage['api_key']; asks for the key on first use and on any 401, then retries.
  *   - relative times with the absolute time on hover, durations `<n>[smhd]`, URL ⇄ state,
  *     auto-refresh, debounce, toasts, copy to clipboard, a few icons.
+ *   - the shared header's links to the other UIs (from the page's `data-ui-links`, which the
+ *     server fills from UI_LINKS), and the key handed to another origin once through the
+ *     link's `#key=` fragment (`uiLink`, `data-pass-key`): read here, stored, then removed
+ *     from the address bar. A fragment never reaches a server or its log.
  */
 (function () {
   'use strict';
@@ -250,6 +254,20 @@
   let memoryKey = '';
   const currentKey = () => storedKey() || memoryKey;
 
+  // A key handed over by another Monlight UI in the fragment (`#key=...`): keep it, then
+  // take it out of the address bar (and so out of the history and of copied URLs).
+  (function takeKeyFromFragment() {
+    const hash = window.location.hash.slice(1);
+    if (!/(^|&)key=/.test(hash)) return;
+    const params = new URLSearchParams(hash);
+    const key = (params.get('key') || '').trim();
+    params.delete('key');
+    if (key) storeKey(key);
+    const rest = params.toString();
+    window.history.replaceState(window.history.state, '',
+      window.location.pathname + window.location.search + (rest ? '#' + rest : ''));
+  })();
+
   let pendingPrompt = null;
 
   /** Shows the key prompt (once, however many requests wait on it); resolves with the key. */
@@ -276,7 +294,10 @@
       el('div', { class: 'row tight' }, icon('key'), title),
       el('p', { id: 'ml-key-help' },
         'This page reads the service\u2019s API with the key set in its ', el('code', null, 'API_KEY'),
-        ' variable. It is kept in this browser only and shared by the Monlight pages on this address.'),
+        ' variable. It is kept in this browser for ', el('code', null, window.location.origin),
+        ' only: a Monlight page on another port or host is another origin and asks again, unless it is' +
+        ' opened from this page\u2019s links, which hand the key over once in the address\u2019s #fragment' +
+        ' (never sent to a server).'),
       error,
       el('label', { class: 'field' }, el('span', null, 'API key'), input),
       el('div', { class: 'actions' }, cancel,
@@ -521,6 +542,63 @@
       o.action || null);
   }
 
+  // ------------------------------------------------------------------ the UIs
+
+  const UI_LABELS = { errors: 'Errors', logs: 'Logs', metrics: 'Metrics' };
+
+  /** The page's UI links (`data-ui-links="errors=http://h:5010,logs=:5011"`) as {name: URL};
+   * `:<port>` is this page's host on that port. */
+  function uiLinks() {
+    const links = {};
+    for (const item of (document.body.dataset.uiLinks || '').split(',')) {
+      const at = item.indexOf('=');
+      if (at < 1) continue;
+      const name = item.slice(0, at);
+      let url = item.slice(at + 1);
+      if (/^:\d+$/.test(url)) url = window.location.protocol + '//' + window.location.hostname + url;
+      if (/^https?:\/\//i.test(url)) links[name] = url.replace(/\/+$/, '');
+    }
+    return links;
+  }
+
+  /** The URL of `path` (e.g. '/?since=...') in UI `name`, or null when it is not configured.
+   * This page's own UI is reached on this origin. */
+  function uiLink(name, path) {
+    if (name === document.body.dataset.ui) return path || '/';
+    const base = uiLinks()[name];
+    return base ? base + (path || '/') : null;
+  }
+
+  /** Fills the header's `#app-nav` with a link per configured UI, this one marked current. */
+  function renderNav() {
+    const nav = document.getElementById('app-nav');
+    if (!nav) return;
+    const links = uiLinks();
+    const current = document.body.dataset.ui;
+    const names = Object.keys(UI_LABELS).filter((name) => name === current || links[name]);
+    fill(nav, names.map((name) => el('a', {
+      class: 'app-nav-link', href: uiLink(name), dataset: { ui: name, passKey: '' },
+      'aria-current': name === current ? 'page' : null,
+    }, UI_LABELS[name])));
+  }
+
+  // A link marked data-pass-key to another origin carries the key once, in its fragment: the
+  // href gets `#key=` only for the moment of the click, so hovering or copying shows none.
+  function passKey(event) {
+    const link = event.target instanceof Element ? event.target.closest('a[data-pass-key]') : null;
+    const key = currentKey();
+    if (!link || !key) return;
+    const url = new URL(link.href, window.location.href);
+    if (url.origin === window.location.origin) return;
+    const plain = link.getAttribute('href');
+    url.hash = 'key=' + encodeURIComponent(key);
+    link.setAttribute('href', url.toString());
+    setTimeout(() => link.setAttribute('href', plain), 0);
+  }
+  document.addEventListener('click', passKey, true);
+  document.addEventListener('auxclick', passKey, true);
+  renderNav();
+
   // Any element with data-action="change-key" opens the prompt; a new key reloads the page.
   document.addEventListener('click', async (event) => {
     const target = event.target instanceof Element ? event.target.closest('[data-action="change-key"]') : null;
@@ -534,7 +612,7 @@
     el, append, fill, $, icon, safeUrl,
     relativeTime, absoluteTime, timeEl, parseDuration, sinceFor,
     readUrlState, writeUrlState, stateQuery, query,
-    api, ApiError, askForKey, storedKey: currentKey,
+    api, ApiError, askForKey, storedKey: currentKey, uiLink,
     debounce, autoRefresh, REFRESH_CHOICES, refreshMs, focusOnSlash, formatCount, pretty, toast, copyText, stateBox,
   });
 })();

@@ -10,6 +10,7 @@ use crate::config::{ConfigError, Env, HttpConfig, HttpDefaults};
 use crate::db::{self, Pool};
 use crate::http::{Server, ServerOptions};
 use crate::secret::Secret;
+use crate::web::UiLinks;
 
 /// A service's defaults for the shared settings.
 pub struct Defaults {
@@ -19,7 +20,8 @@ pub struct Defaults {
     pub http: HttpDefaults,
 }
 
-/// The settings every service reads: `API_KEY`, `DATABASE_PATH` and the HTTP ones.
+/// The settings every service reads: `API_KEY`, `DATABASE_PATH`, the HTTP ones and
+/// `UI_LINKS`.
 #[derive(Debug, Clone)]
 pub struct CommonConfig {
     /// The key of every `/api/` route (never printed by `Debug`).
@@ -28,6 +30,8 @@ pub struct CommonConfig {
     pub database_path: PathBuf,
     /// Listen address, timeouts, limits.
     pub http: HttpConfig,
+    /// `UI_LINKS`: where each web UI lives, for the pages' shared header.
+    pub ui_links: UiLinks,
 }
 
 impl CommonConfig {
@@ -37,6 +41,10 @@ impl CommonConfig {
             api_key: Secret::new(env.required("API_KEY")?),
             database_path: PathBuf::from(env.get_or("DATABASE_PATH", defaults.database_path)),
             http: HttpConfig::from_env(env, defaults.http)?,
+            ui_links: match env.get("UI_LINKS") {
+                Some(text) => UiLinks::parse(&text)?,
+                None => UiLinks::default(),
+            },
         })
     }
 
@@ -89,5 +97,9 @@ mod tests {
         assert_eq!(config.database_path, PathBuf::from("./data/x.db"));
         assert_eq!(config.http.rate_limit, 60);
         assert!(!format!("{config:?}").contains("k3y-marker"));
+        assert_eq!(config.ui_links, UiLinks::default());
+        let env = Env::from_pairs(&[("API_KEY", "k"), ("UI_LINKS", "logs=ftp://x")]);
+        let err = CommonConfig::from_env(&env, DEFAULTS).unwrap_err();
+        assert!(err.0.contains("UI_LINKS"), "{}", err.0);
     }
 }

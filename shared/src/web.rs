@@ -12,6 +12,7 @@
 
 use std::sync::OnceLock;
 
+use crate::config::ConfigError;
 use crate::http::{ApiError, Response};
 
 /// `content-type` of HTML pages.
@@ -88,10 +89,95 @@ pub fn asset_response(asset: Asset) -> Response {
 }
 
 /// An HTML page from a template in which every `{{v}}` becomes `version` (the asset URLs'
-/// cache-buster), with [`with_page_headers`].
-pub fn page(status: u16, template: &str, version: &str) -> Response {
-    let html = template.replace("{{v}}", version);
+/// cache-buster) and every `{{ui_links}}` the links to the UIs ([`UiLinks::attribute`],
+/// escaped for an attribute value), with [`with_page_headers`].
+pub fn page(status: u16, template: &str, version: &str, links: &UiLinks) -> Response {
+    let html = template
+        .replace("{{v}}", version)
+        .replace("{{ui_links}}", &escape_html(&links.attribute()));
     with_page_headers(Response::bytes(status, HTML, html.into_bytes()))
+}
+
+/// `text` with `&`, `<`, `>`, `"` and `'` escaped, for HTML text and quoted attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The UIs a header links to, in this order; `(later)` ones appear once configured.
+pub const UI_NAMES: &[&str] = &["errors", "logs", "metrics"];
+
+/// `UI_LINKS`: where each Monlight UI lives, e.g.
+/// `errors=http://host:5010,logs=http://host:5011`. A value may be `:<port>` (the page's
+/// own host on that port, resolved by the browser); the default is `errors=:5010,logs=:5011`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiLinks(Vec<(String, String)>);
+
+impl UiLinks {
+    /// Parses `name=url,...`: names from [`UI_NAMES`], each at most once; urls `http(s)://…`
+    /// or `:<port>`, a trailing `/` dropped.
+    pub fn parse(text: &str) -> Result<UiLinks, ConfigError> {
+        let mut links: Vec<(String, String)> = Vec::new();
+        for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let bad = |why: &str| ConfigError(format!("UI_LINKS: {why} (got {item:?})"));
+            let (name, url) = item
+                .split_once('=')
+                .ok_or_else(|| bad("expected name=url"))?;
+            let (name, url) = (name.trim(), url.trim().trim_end_matches('/'));
+            if !UI_NAMES.contains(&name) {
+                return Err(bad("the names are errors, logs and metrics"));
+            }
+            if links.iter().any(|(n, _)| n == name) {
+                return Err(bad("a name appears twice"));
+            }
+            let port = url
+                .strip_prefix(':')
+                .is_some_and(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+            let http = ["http://", "https://"].iter().any(|scheme| {
+                url.len() > scheme.len()
+                    && url
+                        .get(..scheme.len())
+                        .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+            });
+            if !(port || http) || url.chars().any(|c| c.is_whitespace() || c == '"') {
+                return Err(bad("a link is an http(s) URL or :<port>"));
+            }
+            links.push((name.to_string(), url.to_string()));
+        }
+        links.sort_by_key(|(name, _)| UI_NAMES.iter().position(|n| n == name));
+        Ok(UiLinks(links))
+    }
+
+    /// The links as `name=url,...` (what the page's `data-ui-links` attribute carries).
+    pub fn attribute(&self) -> String {
+        let items: Vec<String> = self.0.iter().map(|(n, u)| format!("{n}={u}")).collect();
+        items.join(",")
+    }
+}
+
+impl Default for UiLinks {
+    fn default() -> UiLinks {
+        UiLinks(vec![
+            ("errors".to_string(), ":5010".to_string()),
+            ("logs".to_string(), ":5011".to_string()),
+        ])
+    }
+}
+
+impl AsRef<UiLinks> for UiLinks {
+    fn as_ref(&self) -> &UiLinks {
+        self
+    }
 }
 
 /// Adds the headers every HTML page carries: the CSP, `nosniff`, no referrer, no framing,
@@ -159,8 +245,49 @@ mod tests {
     }
 
     #[test]
+    fn ui_links_parse_in_order_and_are_escaped_in_the_page() {
+        assert_eq!(
+            UiLinks::default().attribute(),
+            "errors=:5010,logs=:5011",
+            "the same host on the default ports"
+        );
+        let links =
+            UiLinks::parse(" logs=https://h.example/logs/ , errors=http://h:5010,metrics=:5012")
+                .unwrap();
+        assert_eq!(
+            links.attribute(),
+            "errors=http://h:5010,logs=https://h.example/logs,metrics=:5012"
+        );
+        for bad in [
+            "errors",
+            "traces=http://h",
+            "errors=ftp://h",
+            "errors=javascript:alert(1)",
+            "errors=:0",
+            "errors=:5010,errors=:5011",
+            "errors=http://",
+            "errors=http://h/\"x",
+        ] {
+            let err = UiLinks::parse(bad).unwrap_err();
+            assert!(err.0.starts_with("UI_LINKS:"), "{bad}: {}", err.0);
+        }
+        let links = UiLinks::parse("logs=http://h/?a=1&b=<2>").unwrap();
+        let response = page(200, "<body data-ui-links=\"{{ui_links}}\">", "v", &links);
+        assert_eq!(
+            response.body_bytes(),
+            Some(&b"<body data-ui-links=\"logs=http://h/?a=1&amp;b=&lt;2&gt;\">"[..])
+        );
+        assert_eq!(escape_html("'\"&"), "&#39;&quot;&amp;");
+    }
+
+    #[test]
     fn pages_carry_the_security_headers_and_versioned_urls() {
-        let response = page(200, "<script src=\"/a.js?v={{v}}\"></script>", "abc");
+        let response = page(
+            200,
+            "<script src=\"/a.js?v={{v}}\"></script>",
+            "abc",
+            &UiLinks::default(),
+        );
         assert_eq!(response.header("content-type"), Some(HTML));
         assert_eq!(response.header("cache-control"), Some("no-cache"));
         assert_eq!(response.header("referrer-policy"), Some("no-referrer"));

@@ -3,7 +3,10 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SESSION_ID, XSS_MESSAGE, launchBrowser, openPage, seedStandard, startService, waitForRange } from './harness.mjs';
+import {
+  SESSION_ID, XSS_MESSAGE, fixture, freePort, launchBrowser, openPage, seedStandard, seedTracebacks, startLogViewer,
+  startService, waitForRange,
+} from './harness.mjs';
 
 let svc;
 let browser;
@@ -311,6 +314,317 @@ describe('error-tracker web UI', () => {
     } finally {
       await p.close();
       ids.total += 1;
+    }
+  });
+});
+
+// Step 4b: tracebacks that lead with the cause, the trend, bulk resolve, one product.
+describe('error-tracker with a log viewer beside it', () => {
+  let et;
+  let lv;
+  let tb;
+
+  before(async () => {
+    // Each UI links to the other, so each must know the other's address before it starts.
+    const etPort = await freePort();
+    lv = await startLogViewer(null, { UI_LINKS: `errors=http://127.0.0.1:${etPort},logs=:1` });
+    et = await startService({
+      apiKey: lv.apiKey,
+      env: () => ({
+        PORT: String(etPort),
+        UI_LINKS: `errors=http://127.0.0.1:${etPort},logs=${lv.url}`,
+        PROJECT_CONTAINERS: 'shop=shop_web|shop_worker,billing=billing_api',
+      }),
+    });
+    tb = await seedTracebacks(et);
+  });
+
+  after(async () => {
+    await et?.stop();
+    await lv?.stop();
+  });
+
+  /** The structured traceback's sections: label, exception line, frames shown, fold rows. */
+  const sections = (page) => page.locator('#trace-view .tb-section').evaluateAll((nodes) => nodes.map((n) => ({
+    label: n.querySelector(':scope > .tb-chain')?.textContent || null,
+    exception: n.querySelector(':scope > .tb-exc')?.textContent || null,
+    frames: [...n.querySelectorAll(':scope > .tb-frames > .tb-frame .tb-loc')].map((f) => f.textContent),
+    folds: [...n.querySelectorAll(':scope > .tb-frames > .tb-lib > .tb-lib-toggle')].map((f) => f.textContent),
+  })));
+
+  test('a Django traceback leads with its KeyError and the app frames; library frames fold', async () => {
+    const p = await openPage(browser, et, { key: et.apiKey });
+    try {
+      await p.page.goto(`${et.url}/errors/${tb.django}`);
+      const exc = p.page.locator('#trace-view .tb-exc').first();
+      await exc.waitFor();
+      assert.equal(await exc.textContent(), "KeyError: 'customer_id'");
+      // Visible at once, whole: inside the viewport, and no box around it scrolls or clips.
+      const box = await exc.boundingBox();
+      assert.ok(box.y >= 0 && box.y + box.height <= 800, `exception line at ${JSON.stringify(box)}`);
+      assert.equal(await p.page.evaluate(() => window.scrollY), 0);
+      const clipped = await exc.evaluate((node) => {
+        for (let n = node; n && n !== document.body; n = n.parentElement) {
+          if (n.scrollHeight > n.clientHeight + 1 || n.scrollWidth > n.clientWidth + 1) return n.className || n.tagName;
+        }
+        return null;
+      });
+      assert.equal(clipped, null, 'a box around the exception line scrolls or clips it');
+
+      const [section] = await sections(p.page);
+      assert.deepEqual(section.frames, [
+        'File "/app/shop/orders/services.py", line 87, in _resolve_customer',
+        'File "/app/shop/orders/services.py", line 112, in create_order',
+        'File "/app/shop/orders/views.py", line 48, in post',
+      ], 'the application\'s frames, most recent first');
+      assert.deepEqual(section.folds, ['5 library frames']);
+      const hidden = p.page.locator('.tb-lib-frames .tb-frame').first();
+      assert.equal(await hidden.isVisible(), false);
+      await p.page.click('.tb-lib-toggle');
+      assert.equal(await p.page.locator('.tb-lib-frames .tb-frame').count(), 5);
+      assert.match(await hidden.textContent(), /site-packages\/django\/views\/generic\/base\.py", line 143/);
+      assert.equal(await hidden.isVisible(), true);
+      assert.equal(await p.page.getAttribute('.tb-lib-toggle', 'aria-expanded'), 'true');
+
+      // The raw text is one click away.
+      await p.page.click('#raw-toggle');
+      assert.equal(await p.page.locator('#traceback').isVisible(), true);
+      assert.match(await p.page.locator('#traceback').textContent(), /^Traceback \(most recent call last\):/);
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('chained exceptions get a section each, the one raised first; a Node error folds node:internal', async () => {
+    const p = await openPage(browser, et, { key: et.apiKey });
+    try {
+      await p.page.goto(`${et.url}/errors/${tb.chained}`);
+      await p.page.locator('#trace-view .tb-exc').first().waitFor();
+      let shown = await sections(p.page);
+      assert.deepEqual(shown.map((s) => [s.label, s.exception]), [
+        [null, 'orders.service.OrderError: cart file missing: /var/lib/shop/carts/8f3c2a.json'],
+        ['Raised while handling', "FileNotFoundError: [Errno 2] No such file or directory: '/var/lib/shop/carts/8f3c2a.json'"],
+      ]);
+      assert.equal(shown[0].frames[0], 'File "/app/orders/service.py", line 25, in create_order_from_file');
+
+      await p.page.goto(`${et.url}/errors/${tb.cause}`);
+      await p.page.locator('#trace-view .tb-exc').first().waitFor();
+      shown = await sections(p.page);
+      assert.deepEqual(shown.map((s) => [s.label, s.exception]), [
+        [null, 'orders.service.OrderError: invalid order payload'],
+        ['Caused by', "ValueError: invalid literal for int() with base 10: '3x'"],
+      ]);
+      assert.equal(shown[1].frames.length, 6);
+
+      await p.page.goto(`${et.url}/errors/${tb.node}`);
+      await p.page.locator('#trace-view .tb-exc').first().waitFor();
+      shown = await sections(p.page);
+      assert.equal(shown.length, 1);
+      assert.equal(shown[0].exception, 'TypeError: Invalid URL');
+      assert.deepEqual(shown[0].folds, ['1 library frame']);
+      assert.deepEqual(shown[0].frames, [
+        'at new Pool (/app/src/db/client.js:5:16)',
+        'at connect (/app/src/db/client.js:12:10)',
+        'at async start (/app/src/server.js:6:16)',
+        'at async main (/app/src/server.js:11:3)',
+      ]);
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('the detail page charts the hourly trend; list rows carry a sparkline', async () => {
+    for (let i = 0; i < 3; i++) {
+      await et.api('POST', '/api/errors', { project: 'shop', exception_type: 'KeyError', message: "'customer_id'", traceback: fixture('python_django.txt') });
+    }
+    const p = await openPage(browser, et, { key: et.apiKey });
+    try {
+      await p.page.goto(`${et.url}/errors/${tb.django}`);
+      const chart = p.page.locator('#trend-chart');
+      await chart.waitFor();
+      assert.equal(await chart.getAttribute('data-total'), '4');
+      assert.equal(await chart.locator('rect').count(), 24);
+      const counts = await chart.locator('rect').evaluateAll((bars) => bars.map((b) => Number(b.dataset.count)));
+      assert.equal(counts.reduce((a, b) => a + b, 0), 4);
+      assert.ok(counts[23] + counts[22] === 4, `the newest hours hold the reports: ${counts}`);
+      assert.match(await chart.locator('rect').last().locator('title').textContent(), /\d\d:00–\d\d:00: \d+ occurrence/);
+      assert.match(await chart.textContent(), /4 in the last 24 hours/);
+      await p.page.click('#trend button[data-range="7d"]');
+      await p.page.waitForFunction(() => document.querySelector('#trend-chart')?.dataset.range === '7d');
+      assert.equal(await p.page.locator('#trend-chart rect').count(), 168);
+
+      await p.page.goto(`${et.url}/?project=shop`);
+      const row = p.page.locator(`#errors-table tbody tr[data-id="${tb.django}"]`);
+      await row.waitFor();
+      assert.equal(await row.locator('.spark-wrap').getAttribute('data-total'), '4');
+      assert.equal(await row.locator('.spark rect').count(), 24);
+      assert.equal(await row.locator('.spark-wrap').getAttribute('title'), '4 in the last 24 hours');
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('bulk resolve: select rows, resolve them at once, reopen them from the resolved view', async () => {
+    const made = [];
+    for (const n of [1, 2, 3]) {
+      made.push((await et.api('POST', '/api/errors', { project: 'bulk', exception_type: `Bulk${n}Error`, message: 'x', traceback: '' })).id);
+    }
+    const p = await openPage(browser, et, { key: et.apiKey });
+    try {
+      await p.page.goto(`${et.url}/?project=bulk`);
+      await waitForRange(p.page, '1–3 of 3');
+      assert.equal(await p.page.locator('#bulk-bar').isVisible(), false);
+      await p.page.check(`tr[data-id="${made[0]}"] input.row-select`);
+      await p.page.check(`tr[data-id="${made[2]}"] input.row-select`);
+      assert.match(p.page.url(), /\/\?project=bulk$/, 'checking a row does not open it');
+      assert.equal(await p.page.locator('#bulk-count').textContent(), '2 selected');
+      assert.equal(await p.page.locator('#bulk-reopen').isDisabled(), true);
+      const call = p.page.waitForRequest((r) => r.url().endsWith('/api/errors/resolve') && r.method() === 'POST');
+      await p.page.click('#bulk-resolve');
+      assert.deepEqual(JSON.parse((await call).postData()), { ids: [made[0], made[2]] });
+      await waitForRange(p.page, '1–1 of 1');
+      assert.equal(await p.page.locator('#bulk-bar').isVisible(), false);
+      for (const id of [made[0], made[2]]) assert.equal((await et.api('GET', `/api/errors/${id}`)).resolved, true);
+      assert.equal((await et.api('GET', `/api/errors/${made[1]}`)).resolved, false);
+
+      await p.page.selectOption('#f-resolved', 'true');
+      await waitForRange(p.page, '1–2 of 2');
+      await p.page.check('#select-all');
+      assert.equal(await p.page.locator('#bulk-count').textContent(), '2 selected');
+      assert.equal(await p.page.locator('#bulk-resolve').isDisabled(), true);
+      await p.page.click('#bulk-reopen');
+      await p.page.getByText('No errors match these filters').waitFor();
+      for (const id of made) assert.equal((await et.api('GET', `/api/errors/${id}`)).resolved, false);
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('both UIs share a header linking to each other; the key crosses to the other origin once, in the fragment', async () => {
+    const p = await openPage(browser, et, { key: et.apiKey });
+    try {
+      await p.page.goto(et.url + '/');
+      const nav = p.page.locator('#app-nav a');
+      await nav.first().waitFor();
+      assert.deepEqual(await nav.allTextContents(), ['Errors', 'Logs']);
+      assert.equal(await nav.nth(0).getAttribute('aria-current'), 'page');
+      assert.equal(await nav.nth(0).getAttribute('href'), '/');
+      assert.equal(await nav.nth(1).getAttribute('href'), lv.url + '/');
+      // The key dialog says where the key is kept, and that another port asks again.
+      await p.page.click('[data-action="change-key"]');
+      assert.match(await p.page.locator('#ml-key-help').textContent(), /another port or host is another origin/);
+      await p.page.click('#ml-key-cancel');
+
+      // Following the link: the log viewer (another origin) gets the key without asking,
+      // and the fragment is gone from its address bar.
+      await nav.nth(1).click();
+      await p.page.waitForURL((url) => url.origin === lv.url);
+      await p.page.waitForFunction(() => localStorage.getItem('api_key') !== null);
+      assert.equal(await p.page.evaluate(() => localStorage.getItem('api_key')), et.apiKey);
+      assert.equal(new URL(p.page.url()).hash, '');
+      assert.doesNotMatch(p.page.url(), /key/);
+      const lvNav = p.page.locator('#app-nav a');
+      assert.deepEqual(await lvNav.allTextContents(), ['Errors', 'Logs']);
+      assert.equal(await lvNav.nth(0).getAttribute('href'), et.url + '/');
+      assert.equal(await lvNav.nth(1).getAttribute('aria-current'), 'page');
+      assert.equal(await p.page.locator('#ml-key-dialog[open]').count(), 0, 'no key prompt');
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('a key in the fragment is stored and removed from the address bar', async () => {
+    const p = await openPage(browser, et);
+    try {
+      await p.page.goto(`${et.url}/?project=shop#key=${encodeURIComponent(et.apiKey)}`);
+      await p.page.locator('#errors-table tbody tr').first().waitFor();
+      assert.equal(await p.page.evaluate(() => localStorage.getItem('api_key')), et.apiKey);
+      assert.equal(new URL(p.page.url()).hash, '');
+      assert.match(p.page.url(), /\/\?project=shop$/);
+      assert.equal(await p.page.locator('#ml-key-dialog[open]').count(), 0);
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('"Logs around this time" opens the log viewer on the 10 minutes around an occurrence, on the project\'s containers', async () => {
+    const group = await et.api('GET', `/api/errors/${tb.django}`);
+    const p = await openPage(browser, et, { key: et.apiKey });
+    try {
+      await p.page.goto(`${et.url}/errors/${tb.django}`);
+      await p.page.locator('#logs-last').waitFor();
+      for (const [id, at] of [['#logs-last', group.last_seen], ['#logs-first', group.first_seen]]) {
+        const href = await p.page.getAttribute(id, 'href');
+        const url = new URL(href);
+        assert.equal(url.origin + url.pathname, lv.url + '/');
+        assert.match(href, /^[^?]*\/\?since=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ&until=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ&container=shop_web&container=shop_worker$/);
+        const t = Date.parse(at);
+        assert.equal(Date.parse(url.searchParams.get('since')), Math.floor((t - 300_000) / 1000) * 1000);
+        assert.equal(Date.parse(url.searchParams.get('until')), Math.ceil((t + 300_000) / 1000) * 1000);
+        assert.deepEqual(url.searchParams.getAll('container'), ['shop_web', 'shop_worker']);
+        assert.doesNotMatch(href, /key/);
+      }
+      // A project without a mapping: every container.
+      await p.page.goto(`${et.url}/errors/${tb.node}`);
+      await p.page.locator('#logs-last').waitFor();
+      assert.doesNotMatch(await p.page.getAttribute('#logs-last', 'href'), /container=/);
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('small things: stats on one row with Resolved, whole fingerprint, type tooltips, active filters, select focus ring', async () => {
+    await et.api('POST', `/api/errors/${tb.cause}/resolve`);
+    const p = await openPage(browser, et, { key: et.apiKey });
+    try {
+      await p.page.goto(`${et.url}/errors/${tb.cause}`);
+      await p.page.locator('#fingerprint').waitFor();
+      const tops = await p.page.locator('#meta > div').evaluateAll((items) => items.map((i) => [i.querySelector('dt').textContent, Math.round(i.getBoundingClientRect().top)]));
+      assert.ok(tops.some(([label]) => label === 'Resolved'), JSON.stringify(tops));
+      assert.equal(new Set(tops.map(([, top]) => top)).size, 1, `the stats share one row: ${JSON.stringify(tops)}`);
+      const lines = await p.page.locator('#fingerprint').evaluate((n) => n.getClientRects().length);
+      assert.equal(lines, 1, 'the fingerprint is on one line');
+
+      await p.page.goto(`${et.url}/?resolved=all`);
+      await p.page.locator('#errors-table .err-type').first().waitFor();
+      const types = await p.page.locator('#errors-table .err-type').evaluateAll((links) => links.map((a) => [a.textContent, a.title]));
+      for (const [text, title] of types) assert.equal(title, text);
+      assert.equal(await p.page.locator('#f-resolved.is-active').count(), 1, 'status differs from its default');
+      assert.equal(await p.page.locator('#f-project.is-active').count(), 0);
+      const plain = await p.page.locator('#f-project').evaluate((n) => getComputedStyle(n).borderColor);
+      await p.page.selectOption('#f-project', 'shop');
+      await p.page.waitForFunction(() => document.querySelector('#f-project').classList.contains('is-active'));
+      await p.page.locator('#f-search').focus();
+      // The border eases into its new colour (a CSS transition): wait for it.
+      await p.page.waitForFunction((before) => getComputedStyle(document.querySelector('#f-project')).borderColor !== before, plain);
+      assert.notEqual(
+        await p.page.locator('#f-project').evaluate((n) => getComputedStyle(n).backgroundColor),
+        await p.page.locator('#f-environment').evaluate((n) => getComputedStyle(n).backgroundColor),
+        'an active filter is tinted, a default one is not');
+
+      await p.page.focus('#f-search');
+      let focused = '';
+      for (let i = 0; i < 4 && focused !== 'f-project'; i++) {
+        await p.page.keyboard.press('Tab');
+        focused = await p.page.evaluate(() => document.activeElement.id);
+      }
+      assert.equal(focused, 'f-project');
+      const ring = await p.page.evaluate(() => {
+        const style = getComputedStyle(document.activeElement);
+        return [style.outlineStyle, style.outlineWidth];
+      });
+      assert.deepEqual(ring, ['solid', '2px']);
+      p.check();
+    } finally {
+      await p.close();
+      await et.api('POST', `/api/errors/${tb.cause}/unresolve`);
     }
   });
 });

@@ -4,7 +4,8 @@
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -227,6 +228,28 @@ export async function seedStandard(svc, options = {}) {
   return ids;
 }
 
+/** A traceback from the error-tracker's test fixtures (real Python and Node output). */
+export function fixture(name) {
+  return readFileSync(join(REPO_ROOT, 'services/error-tracker/tests/fixtures', name), 'utf8');
+}
+
+/**
+ * Groups with real tracebacks: a Django view's KeyError (library frames first), Python
+ * chains ("During handling…", "direct cause"), a Node error. Returns their ids.
+ */
+export async function seedTracebacks(svc) {
+  const report = async (exception_type, message, file, extra = {}) => (await svc.api('POST', '/api/errors', {
+    project: 'shop', environment: 'prod', exception_type, message, traceback: fixture(file),
+    request_url: 'https://shop.example.com/api/orders', request_method: 'POST', ...extra,
+  })).id;
+  return {
+    django: await report('KeyError', "'customer_id'", 'python_django.txt'),
+    chained: await report('OrderError', 'cart file missing: /var/lib/shop/carts/8f3c2a.json', 'python_chained.txt'),
+    cause: await report('OrderError', 'invalid order payload', 'python_cause.txt'),
+    node: await report('TypeError', 'Invalid URL', 'node.txt', { project: 'api' }),
+  };
+}
+
 // ------------------------------------------------------------------ log-viewer: fake Docker
 
 /** Docker's `time`: RFC 3339 with nanoseconds. */
@@ -253,11 +276,21 @@ export function fakeContainer(root, name, lines = []) {
   return { id, name, logPath, append: (items) => appendFileSync(logPath, render(items)) };
 }
 
+/** A TCP port free right now on 127.0.0.1 (for services that must know each other's URL). */
+export async function freePort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 /**
  * Starts target/debug/log-viewer reading `<temp dir>/containers`, which `write(root)` fills
- * first; polls fast so tests wait little. Resolves with the service plus `root`.
+ * first; polls fast so tests wait little; `env` adds variables (e.g. PORT, UI_LINKS).
+ * Resolves with the service plus `root`.
  */
-export async function startLogViewer(write) {
+export async function startLogViewer(write, env = {}) {
   let root;
   const svc = await startService({
     service: 'log-viewer',
@@ -268,7 +301,7 @@ export async function startLogViewer(write) {
       if (write) await write(root);
     },
     env: () => ({
-      LOG_SOURCES: root, POLL_INTERVAL: '0.1', RESCAN_INTERVAL: '0.2', TAIL_BUFFER: '100000000',
+      LOG_SOURCES: root, POLL_INTERVAL: '0.1', RESCAN_INTERVAL: '0.2', TAIL_BUFFER: '100000000', ...env,
     }),
   });
   return Object.assign(svc, { root });

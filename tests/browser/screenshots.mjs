@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  REPO_ROOT, launchBrowser, seedStandard, startLogViewer, startService, waitForEntries,
+  REPO_ROOT, launchBrowser, seedStandard, seedTracebacks, startLogViewer, startService, waitForEntries,
 } from './harness.mjs';
 
 const OUT = join(REPO_ROOT, 'docs/screenshots');
@@ -25,9 +25,13 @@ function newContext(browser, svc, { viewport, scale, mobile }) {
 }
 
 async function errorsScreenshots(browser) {
-  const svc = await startService();
+  const svc = await startService({
+    env: () => ({ UI_LINKS: 'errors=:5010,logs=:5011', PROJECT_CONTAINERS: 'shop=shop_web|shop_worker' }),
+  });
   try {
     const ids = await seedStandard(svc);
+    const tracebacks = await seedTracebacks(svc);
+    for (let i = 0; i < 6; i++) await svc.api('POST', '/api/errors', { project: 'shop', exception_type: 'KeyError', message: "'customer_id'", traceback: (await svc.api('GET', `/api/errors/${tracebacks.django}`)).traceback });
     // Show a realistic mix: one group resolved, so "resolved" rows appear in the all view.
     await svc.api('POST', `/api/errors/${ids.xss}/resolve`);
     for (const v of VIEWPORTS) {
@@ -41,8 +45,8 @@ async function errorsScreenshots(browser) {
 
       await page.goto(`${svc.url}/errors/${ids.browser}`);
       await page.locator('#status-badge').waitFor();
-      await page.goto(`${svc.url}/errors/${ids.shopFirst}`);
-      await page.locator('#status-badge').waitFor();
+      await page.goto(`${svc.url}/errors/${tracebacks.django}`);
+      await page.locator('#trend-chart').waitFor();
       await page.screenshot({ path: join(OUT, `error-detail${v.suffix}.png`), fullPage: true });
       await context.close();
     }

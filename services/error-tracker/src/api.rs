@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
+use serde_json::{json, Value};
+use shared::http::params::invalid;
 use shared::http::{ApiError, Request, Response};
 use shared::time::now_ms;
 
@@ -60,13 +61,96 @@ pub fn list_errors(state: &State, request: &Request) -> Result<Response, ApiErro
     Ok(Response::json(200, &body))
 }
 
-/// `GET /api/errors/{id}`: a group with its traceback and occurrences.
+/// `GET /api/errors/{id}`: a group with its traceback, occurrences, hourly trend
+/// (`trend=24h`, the default, or `7d`) and the project's log containers.
 pub fn error_detail(state: &State, request: &Request) -> Result<Response, ApiError> {
     let id = group_id(request)?;
-    match db::detail(&state.reads.get(), id)? {
-        Some(group) => Ok(Response::json(200, &group)),
+    let hours = match request.query("trend").unwrap_or("24h") {
+        "24h" => 24,
+        "7d" => db::TREND_DAYS * 24,
+        other => return Err(invalid("trend", other, "24h or 7d")),
+    };
+    match db::detail(&state.reads.get(), id, hours, now_ms())? {
+        Some(mut group) => {
+            group.log_containers = state
+                .config
+                .project_containers
+                .get(&group.summary.project)
+                .cloned()
+                .unwrap_or_default();
+            Ok(Response::json(200, &group))
+        }
         None => Err(error_not_found()),
     }
+}
+
+/// `POST /api/errors/resolve`: resolve several groups → a result per id, in order.
+pub fn resolve_many(state: &State, request: &Request) -> Result<Response, ApiError> {
+    update_many(state, request, true)
+}
+
+/// `POST /api/errors/unresolve`: reopen several groups → a result per id, in order.
+pub fn unresolve_many(state: &State, request: &Request) -> Result<Response, ApiError> {
+    update_many(state, request, false)
+}
+
+/// Ids in one bulk request at most.
+pub const MAX_BULK_IDS: usize = 200;
+
+fn update_many(state: &State, request: &Request, resolve: bool) -> Result<Response, ApiError> {
+    let ids = bulk_ids(&request.json::<Value>()?)?;
+    let job = Job::UpdateMany {
+        ids: ids.clone(),
+        resolve,
+        now_ms: now_ms(),
+    };
+    let found = match state.writer.submit(job)? {
+        Outcome::UpdatedMany(found) => found,
+        other => {
+            return Err(ApiError::internal(
+                "updating groups",
+                format!("unexpected outcome {other:?}"),
+            ))
+        }
+    };
+    let done = if resolve { "resolved" } else { "unresolved" };
+    let results: Vec<_> = ids
+        .iter()
+        .zip(found)
+        .map(|(id, found)| json!({"id": id, "status": if found { done } else { "not_found" }}))
+        .collect();
+    Ok(Response::json(200, &json!({ "results": results })))
+}
+
+/// The `ids` of a bulk body: 1 to [`MAX_BULK_IDS`] integers.
+fn bulk_ids(body: &Value) -> Result<Vec<i64>, ApiError> {
+    let Some(items) = body.get("ids").and_then(Value::as_array) else {
+        return Err(ApiError::bad_request(
+            "field 'ids' must be an array of group ids",
+        ));
+    };
+    if items.is_empty() || items.len() > MAX_BULK_IDS {
+        return Err(ApiError::bad_request(format!(
+            "field 'ids' must hold 1-{MAX_BULK_IDS} ids (got {})",
+            items.len()
+        )));
+    }
+    items
+        .iter()
+        .map(|item| {
+            item.as_i64().ok_or_else(|| {
+                let got = match item {
+                    Value::Number(n) => n.to_string(),
+                    Value::String(_) => "a string".to_string(),
+                    Value::Null => "null".to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    Value::Array(_) => "an array".to_string(),
+                    Value::Object(_) => "an object".to_string(),
+                };
+                ApiError::bad_request(format!("field 'ids' must hold integers (got {got})"))
+            })
+        })
+        .collect()
 }
 
 /// `POST /api/errors/{id}/resolve`.

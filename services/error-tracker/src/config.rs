@@ -1,5 +1,6 @@
 //! The error-tracker's configuration, read from the environment.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
@@ -41,6 +42,8 @@ pub const VARS_HELP: &str = "\
   ALERT_EMAILS        (unset)                  comma-separated recipients of email alerts
   ALERT_WEBHOOK_URL   (unset = no webhook)     POST a JSON alert (Slack/Discord/ntfy `text` field)
   ALERT_TIMEOUT       10                       seconds an SMTP step or a Postmark call may take
+  PROJECT_CONTAINERS  (unset)                  the log viewer's containers of each project, for
+                                               Logs around this time: shop=web|worker,...
 ";
 
 /// Everything the error-tracker reads from the environment.
@@ -58,6 +61,8 @@ pub struct Config {
     pub base_url: String,
     /// Where alerts go.
     pub alerts: AlertConfig,
+    /// `PROJECT_CONTAINERS`: each project's containers in the log viewer.
+    pub project_containers: HashMap<String, Vec<String>>,
 }
 
 impl Config {
@@ -79,8 +84,35 @@ impl Config {
                 .trim_end_matches('/')
                 .to_string(),
             alerts: AlertConfig::from_env(env)?,
+            project_containers: project_containers(
+                &env.get("PROJECT_CONTAINERS").unwrap_or_default(),
+            )?,
         })
     }
+}
+
+/// Parses `project=container|container,...` (`PROJECT_CONTAINERS`).
+fn project_containers(text: &str) -> Result<HashMap<String, Vec<String>>, ConfigError> {
+    let mut map = HashMap::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let bad = || {
+            ConfigError(format!(
+                "PROJECT_CONTAINERS: expected project=container|container (got {item:?})"
+            ))
+        };
+        let (project, containers) = item.split_once('=').ok_or_else(bad)?;
+        let containers: Vec<String> = containers
+            .split('|')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(String::from)
+            .collect();
+        if project.trim().is_empty() || containers.is_empty() {
+            return Err(bad());
+        }
+        map.insert(project.trim().to_string(), containers);
+    }
+    Ok(map)
 }
 
 /// The alert channels' settings. A channel is on when its settings are complete (see
@@ -275,6 +307,18 @@ mod tests {
         }
         assert!(shown.contains("api_key: Secret(..)"), "{shown}");
         assert_eq!(config.common.api_key.expose(), "k3y-7f3a-marker");
+    }
+
+    #[test]
+    fn project_containers_map_projects_to_their_containers() {
+        let map = project_containers(" shop=shop_web| shop_worker ,billing=billing_api,").unwrap();
+        assert_eq!(map["shop"], vec!["shop_web", "shop_worker"]);
+        assert_eq!(map["billing"], vec!["billing_api"]);
+        assert!(project_containers("").unwrap().is_empty());
+        for bad in ["shop", "=web", "shop=", "shop=|"] {
+            let err = project_containers(bad).unwrap_err();
+            assert!(err.0.contains("PROJECT_CONTAINERS"), "{bad}: {}", err.0);
+        }
     }
 
     #[test]

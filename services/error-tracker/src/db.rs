@@ -73,7 +73,31 @@ END;
 INSERT INTO _meta (key, value)
     SELECT 'search_backfill', 'pending' WHERE EXISTS (SELECT 1 FROM errors);
 "#,
+    r#"
+-- The occurrence trend: reports per group per hour, counted by the writer in the report's
+-- transaction. Unlike occurrences it is not trimmed to MAX_OCCURRENCES, so the trend stays
+-- whole; retention drops hours older than TREND_DAYS. Filled here from the occurrences
+-- still kept (older, trimmed ones are gone: a group's trend starts with what was kept).
+CREATE TABLE error_hourly (
+    error_id INTEGER NOT NULL REFERENCES errors (id) ON DELETE CASCADE,
+    hour     INTEGER NOT NULL, -- epoch ms / 3,600,000
+    count    INTEGER NOT NULL,
+    PRIMARY KEY (error_id, hour)
+) WITHOUT ROWID;
+CREATE INDEX hourly_by_hour ON error_hourly (hour);
+INSERT INTO error_hourly (error_id, hour, count)
+    SELECT error_id, timestamp / 3600000, count(*) FROM error_occurrences GROUP BY 1, 2;
+"#,
 ];
+
+/// Milliseconds in an hour, the trend's bucket.
+const HOUR_MS: i64 = 3_600_000;
+
+/// Days of hourly counts kept (the detail's longest trend).
+pub const TREND_DAYS: i64 = 7;
+
+/// Hours in the list items' compact trend (the sparkline).
+pub const LIST_TREND_HOURS: i64 = 24;
 
 /// The schema and the page caches: 2 MiB for the writer's connection, 1 MiB for each read
 /// connection (one per handler slot).
@@ -97,8 +121,15 @@ pub enum Job {
     Resolve { id: i64, now_ms: i64 },
     /// Mark a group unresolved.
     Unresolve { id: i64 },
-    /// Delete resolved groups resolved before the cutoff.
-    Retention { cutoff_ms: i64 },
+    /// Resolve (`resolve: true`) or reopen several groups at once.
+    UpdateMany {
+        ids: Vec<i64>,
+        resolve: bool,
+        now_ms: i64,
+    },
+    /// Delete resolved groups resolved before the cutoff, and trend hours older than
+    /// [`TREND_DAYS`] before `now_ms`.
+    Retention { cutoff_ms: i64, now_ms: i64 },
 }
 
 /// What a report did to its group.
@@ -131,6 +162,8 @@ pub enum Outcome {
     },
     /// Resolve/unresolve: whether the group exists.
     Updated { found: bool },
+    /// A bulk resolve/reopen: for each id in the job's order, whether the group exists.
+    UpdatedMany(Vec<bool>),
     /// Retention: how many groups were deleted.
     Deleted(usize),
 }
@@ -143,30 +176,51 @@ pub fn apply(conn: &Connection, job: Job) -> rusqlite::Result<Outcome> {
             now_ms,
             max_occurrences,
         } => store_report(conn, &report, now_ms, max_occurrences),
-        Job::Resolve { id, now_ms } => {
-            let changed = conn.execute(
-                "UPDATE errors SET resolved_at = CASE WHEN resolved = 1 THEN resolved_at ELSE ?2 END,
-                                   resolved = 1
-                 WHERE id = ?1",
-                params![id, now_ms],
-            )?;
-            Ok(Outcome::Updated { found: changed > 0 })
+        Job::Resolve { id, now_ms } => Ok(Outcome::Updated {
+            found: set_resolved(conn, id, true, now_ms)?,
+        }),
+        Job::Unresolve { id } => Ok(Outcome::Updated {
+            found: set_resolved(conn, id, false, 0)?,
+        }),
+        Job::UpdateMany {
+            ids,
+            resolve,
+            now_ms,
+        } => {
+            let found = ids
+                .iter()
+                .map(|&id| set_resolved(conn, id, resolve, now_ms))
+                .collect::<rusqlite::Result<Vec<bool>>>()?;
+            Ok(Outcome::UpdatedMany(found))
         }
-        Job::Unresolve { id } => {
-            let changed = conn.execute(
-                "UPDATE errors SET resolved = 0, resolved_at = NULL WHERE id = ?1",
-                [id],
-            )?;
-            Ok(Outcome::Updated { found: changed > 0 })
-        }
-        Job::Retention { cutoff_ms } => {
+        Job::Retention { cutoff_ms, now_ms } => {
             let deleted = conn.execute(
                 "DELETE FROM errors WHERE resolved = 1 AND resolved_at < ?1",
                 [cutoff_ms],
             )?;
+            conn.execute(
+                "DELETE FROM error_hourly WHERE hour < ?1",
+                [now_ms / HOUR_MS - TREND_DAYS * 24],
+            )?;
             Ok(Outcome::Deleted(deleted))
         }
     }
+}
+
+/// Resolves (keeping an earlier `resolved_at`) or reopens group `id`; whether it exists.
+fn set_resolved(conn: &Connection, id: i64, resolve: bool, now_ms: i64) -> rusqlite::Result<bool> {
+    let changed = if resolve {
+        conn.prepare_cached(
+            "UPDATE errors SET resolved_at = CASE WHEN resolved = 1 THEN resolved_at ELSE ?2 END,
+                               resolved = 1
+             WHERE id = ?1",
+        )?
+        .execute(params![id, now_ms])?
+    } else {
+        conn.prepare_cached("UPDATE errors SET resolved = 0, resolved_at = NULL WHERE id = ?1")?
+            .execute([id])?
+    };
+    Ok(changed > 0)
 }
 
 fn store_report(
@@ -234,6 +288,11 @@ fn store_report(
         report.extra,
         report.traceback
     ])?;
+    conn.prepare_cached(
+        "INSERT INTO error_hourly (error_id, hour, count) VALUES (?1, ?2, 1)
+         ON CONFLICT (error_id, hour) DO UPDATE SET count = count + 1",
+    )?
+    .execute(params![id, now_ms / HOUR_MS])?;
     if let Some(session_id) = &report.session_id {
         conn.prepare_cached(
             "INSERT OR IGNORE INTO error_sessions (session_id, error_id) VALUES (?1, ?2)",
@@ -331,6 +390,8 @@ pub struct ListFilter {
     pub sort: SortKey,
     pub limit: i64,
     pub offset: i64,
+    /// The time the list items' trends end at (epoch ms).
+    pub now_ms: i64,
 }
 
 /// List order (always descending, ties by id descending).
@@ -374,15 +435,32 @@ pub struct GroupSummary {
     pub resolved: bool,
     pub resolved_at: Option<String>,
     pub source: &'static str,
+    /// List items only: reports per hour over the last [`LIST_TREND_HOURS`] hours, oldest
+    /// first, the current hour last (the sparkline).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trend: Option<Vec<i64>>,
 }
 
-/// A group with its traceback and recent occurrences.
+/// A group with its traceback, recent occurrences and hourly trend.
 #[derive(Debug, Serialize)]
 pub struct GroupDetail {
     #[serde(flatten)]
     pub summary: GroupSummary,
     pub traceback: String,
     pub occurrences: Vec<Occurrence>,
+    /// Reports per hour, oldest first, the current hour last; hours without reports are 0.
+    pub trend: Vec<TrendPoint>,
+    /// The project's containers in the log viewer (`PROJECT_CONTAINERS`; set by the handler).
+    pub log_containers: Vec<String>,
+}
+
+/// One hour of a group's trend.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct TrendPoint {
+    /// The hour's start, RFC 3339.
+    pub hour: String,
+    /// Reports in that hour.
+    pub count: i64,
 }
 
 /// One stored occurrence.
@@ -418,6 +496,7 @@ fn summary_from_row(row: &Row) -> rusqlite::Result<GroupSummary> {
         resolved: row.get(9)?,
         resolved_at: resolved_at.map(format_ms),
         source: if is_browser { "browser" } else { "server" },
+        trend: None,
     })
 }
 
@@ -528,7 +607,68 @@ pub fn list(conn: &Connection, filter: &ListFilter) -> rusqlite::Result<(Vec<Gro
             Ok(group)
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let groups = with_list_trends(conn, groups, filter.now_ms)?;
     Ok((groups, total))
+}
+
+/// Adds each listed group's compact trend: one query for the page, an index range per group.
+fn with_list_trends(
+    conn: &Connection,
+    mut groups: Vec<GroupSummary>,
+    now_ms: i64,
+) -> rusqlite::Result<Vec<GroupSummary>> {
+    if groups.is_empty() {
+        return Ok(groups);
+    }
+    let first_hour = now_ms / HOUR_MS - (LIST_TREND_HOURS - 1);
+    let ids: Vec<String> = groups.iter().map(|g| g.id.to_string()).collect();
+    let ids = format!("[{}]", ids.join(","));
+    let mut counts: std::collections::HashMap<i64, Vec<i64>> = groups
+        .iter()
+        .map(|g| (g.id, vec![0; LIST_TREND_HOURS as usize]))
+        .collect();
+    let mut statement = conn.prepare_cached(
+        "SELECT error_id, hour, count FROM error_hourly
+         WHERE error_id IN (SELECT value FROM json_each(?1)) AND hour >= ?2 AND hour < ?3",
+    )?;
+    let mut rows = statement.query(params![ids, first_hour, first_hour + LIST_TREND_HOURS])?;
+    while let Some(row) = rows.next()? {
+        let (id, hour, count): (i64, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        if let Some(slot) = counts
+            .get_mut(&id)
+            .and_then(|c| c.get_mut((hour - first_hour) as usize))
+        {
+            *slot = count;
+        }
+    }
+    for group in &mut groups {
+        group.trend = counts.remove(&group.id);
+    }
+    Ok(groups)
+}
+
+/// Group `id`'s reports per hour over the `hours` hours up to the one holding `now_ms`.
+fn trend(conn: &Connection, id: i64, hours: i64, now_ms: i64) -> rusqlite::Result<Vec<TrendPoint>> {
+    let first_hour = now_ms / HOUR_MS - (hours - 1);
+    let mut counts = vec![0; hours.max(0) as usize];
+    let mut statement = conn.prepare_cached(
+        "SELECT hour, count FROM error_hourly WHERE error_id = ?1 AND hour >= ?2 AND hour < ?3",
+    )?;
+    let mut rows = statement.query(params![id, first_hour, first_hour + hours])?;
+    while let Some(row) = rows.next()? {
+        let (hour, count): (i64, i64) = (row.get(0)?, row.get(1)?);
+        if let Some(slot) = counts.get_mut((hour - first_hour) as usize) {
+            *slot = count;
+        }
+    }
+    Ok(counts
+        .into_iter()
+        .zip(first_hour..)
+        .map(|(count, hour)| TrendPoint {
+            hour: format_ms(hour * HOUR_MS),
+            count,
+        })
+        .collect())
 }
 
 /// `text` cut to `max_chars` characters, with `…` when cut.
@@ -539,8 +679,14 @@ fn shorten(text: &str, max_chars: usize) -> String {
     }
 }
 
-/// One group with its occurrences (newest first), or `None` if there is no such group.
-pub fn detail(conn: &Connection, id: i64) -> rusqlite::Result<Option<GroupDetail>> {
+/// One group with its occurrences (newest first) and its trend over `trend_hours` hours up
+/// to `now_ms`, or `None` if there is no such group.
+pub fn detail(
+    conn: &Connection,
+    id: i64,
+    trend_hours: i64,
+    now_ms: i64,
+) -> rusqlite::Result<Option<GroupDetail>> {
     let group = conn
         .prepare_cached(&format!(
             "SELECT {SUMMARY_COLUMNS}, traceback FROM errors WHERE id = ?1"
@@ -574,6 +720,8 @@ pub fn detail(conn: &Connection, id: i64) -> rusqlite::Result<Option<GroupDetail
         summary,
         traceback,
         occurrences,
+        trend: trend(conn, id, trend_hours, now_ms)?,
+        log_containers: Vec::new(),
     }))
 }
 
@@ -734,6 +882,7 @@ mod tests {
             &conn,
             Job::Retention {
                 cutoff_ms: i64::MAX,
+                now_ms: 0,
             },
         )
         .unwrap();
@@ -743,6 +892,33 @@ mod tests {
             .query_row("SELECT count(*) FROM errors_search", [], |r| r.get(0))
             .unwrap();
         assert_eq!(indexed, 0, "deleting a group removes it from the index");
+    }
+
+    #[test]
+    fn migrating_fills_the_trend_from_the_occurrences_kept() {
+        let mut conn = migrated(&MIGRATIONS[..2]);
+        conn.execute_batch(
+            "INSERT INTO errors (id, fingerprint, project, environment, exception_type, message,
+                                 traceback, count, first_seen, last_seen)
+             VALUES (1, 'f', 'p', 'prod', 'E', 'm', '', 3, 0, 7200000);
+             INSERT INTO error_occurrences (error_id, timestamp, traceback)
+             VALUES (1, 60000, ''), (1, 120000, ''), (1, 7200000, '');",
+        )
+        .unwrap();
+        shared::db::migrate(&mut conn, MIGRATIONS).unwrap();
+        let group = detail(&conn, 1, 3, 7_200_000).unwrap().unwrap();
+        let counts: Vec<i64> = group.trend.iter().map(|p| p.count).collect();
+        assert_eq!(counts, vec![2, 0, 1]);
+        assert_eq!(group.trend[0].hour, "1970-01-01T00:00:00Z");
+        assert_eq!(group.trend[2].hour, "1970-01-01T02:00:00Z");
+        let version: String = conn
+            .query_row(
+                "SELECT value FROM _meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len().to_string());
     }
 
     #[test]

@@ -440,6 +440,13 @@ mod tests {
     }
 
     #[test]
+    fn fixture_python_django() {
+        // Library frames first (site-packages), the application's last: the deepest wins.
+        let tb = include_str!("../tests/fixtures/python_django.txt");
+        check(tb, Some(("/app/shop/orders/services.py", 87)));
+    }
+
+    #[test]
     fn fixture_python_chained() {
         let tb = include_str!("../tests/fixtures/python_chained.txt");
         assert!(tb.contains("During handling of the above exception, another exception occurred:"));

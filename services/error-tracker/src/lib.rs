@@ -50,6 +50,12 @@ pub struct State {
     pub watchdog: Arc<Watchdog>,
 }
 
+impl AsRef<shared::web::UiLinks> for State {
+    fn as_ref(&self) -> &shared::web::UiLinks {
+        &self.config.common.ui_links
+    }
+}
+
 /// Anyone: health, pages, assets; never rate limited.
 const OPEN: Policy<State> = Policy::open();
 /// The service's `API_KEY`; rate limited per client.
@@ -61,6 +67,8 @@ pub fn routes() -> Router<State> {
         .get("/health", OPEN, api::health)
         .post("/api/errors", KEY, api::report_error)
         .get("/api/errors", KEY, api::list_errors)
+        .post("/api/errors/resolve", KEY, api::resolve_many)
+        .post("/api/errors/unresolve", KEY, api::unresolve_many)
         .get("/api/errors/{id}", KEY, api::error_detail)
         .post("/api/errors/{id}/resolve", KEY, api::resolve)
         .post("/api/errors/{id}/unresolve", KEY, api::unresolve)

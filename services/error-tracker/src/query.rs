@@ -44,6 +44,7 @@ pub fn list_filter(request: &Request) -> Result<ListFilter, ApiError> {
         sort,
         limit,
         offset,
+        now_ms: shared::time::now_ms(),
     })
 }
 

@@ -1,6 +1,7 @@
 //! The retention thread: at start-up and every `RETENTION_INTERVAL`, delete resolved groups
 //! whose `resolved_at` is older than `RETENTION_DAYS` (occurrences cascade). Unresolved groups
-//! are never deleted. The delete itself runs on the writer thread.
+//! are never deleted; hourly trend counts older than `db::TREND_DAYS` go too. The delete itself
+//! runs on the writer thread.
 
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -21,8 +22,9 @@ pub fn spawn(
         .name("retention".to_string())
         .spawn(move || loop {
             shared::health::fault_point("retention");
-            let cutoff_ms = shared::time::now_ms() - i64::from(retention_days) * 86_400_000;
-            match writer.submit(Job::Retention { cutoff_ms }) {
+            let now_ms = shared::time::now_ms();
+            let cutoff_ms = now_ms - i64::from(retention_days) * 86_400_000;
+            match writer.submit(Job::Retention { cutoff_ms, now_ms }) {
                 Ok(Outcome::Deleted(0)) => {}
                 Ok(Outcome::Deleted(n)) => log::info!(
                     "retention deleted {n} resolved groups older than {retention_days} days"

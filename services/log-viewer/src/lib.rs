@@ -49,6 +49,14 @@ pub struct State {
     pub shutdown: Shutdown,
     /// The background threads, for `/health`.
     pub watchdog: Arc<Watchdog>,
+    /// `UI_LINKS`, for the page's header.
+    pub ui_links: shared::web::UiLinks,
+}
+
+impl AsRef<shared::web::UiLinks> for State {
+    fn as_ref(&self) -> &shared::web::UiLinks {
+        &self.ui_links
+    }
 }
 
 /// Anyone: health, the page, assets; never rate limited.
@@ -106,6 +114,7 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
         status,
         shutdown: shutdown.clone(),
         watchdog: Arc::clone(&watchdog),
+        ui_links: config.common.ui_links.clone(),
     });
     let http = server.spawn(routes(), state, shutdown.clone())?;
     Ok(Running::new(addr, shutdown, watchdog)

@@ -3,7 +3,7 @@
 //! user enters (see `shared::web` for the common pieces, the headers and the cache policy).
 
 use shared::http::{ApiError, Request, Response};
-use shared::web::{self, Asset, AssetVersion};
+use shared::web::{self, Asset, AssetVersion, UiLinks};
 
 /// The service's own assets (the common ones come from `shared::web`).
 const ASSETS: &[Asset] = &[
@@ -24,8 +24,8 @@ const LOGS_PAGE: &str = include_str!("../assets/index.html");
 static VERSION: AssetVersion = AssetVersion::new(ASSETS);
 
 /// `GET /`: search, histogram, list and live tail.
-pub fn logs_page<S>(_state: &S, _request: &Request) -> Result<Response, ApiError> {
-    Ok(web::page(200, LOGS_PAGE, VERSION.get()))
+pub fn logs_page<S: AsRef<UiLinks>>(state: &S, _request: &Request) -> Result<Response, ApiError> {
+    Ok(web::page(200, LOGS_PAGE, VERSION.get(), state.as_ref()))
 }
 
 /// `GET /static/{file}`: the common assets and the service's own.
@@ -40,13 +40,16 @@ mod tests {
 
     use super::*;
 
-    fn get(handler: fn(&(), &Request) -> Result<Response, ApiError>, target: &str) -> Response {
+    fn get(
+        handler: fn(&UiLinks, &Request) -> Result<Response, ApiError>,
+        target: &str,
+    ) -> Response {
         let router = Router::new().get("/", Policy::open(), handler).get(
             "/static/{file}",
             Policy::open(),
             handler,
         );
-        router.dispatch(&(), &mut Request::new("GET", target))
+        router.dispatch(&UiLinks::default(), &mut Request::new("GET", target))
     }
 
     #[test]

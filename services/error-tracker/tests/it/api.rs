@@ -1277,6 +1277,196 @@ fn unreadable_database_is_503_on_health_and_500_elsewhere() {
     s.get_nokey("/nope").expect(404);
 }
 
+// ---------------------------------------------------------------- trend
+
+#[test]
+fn trend_counts_every_report_per_hour_and_survives_trimming() {
+    let s = TestServer::start(&[("MAX_OCCURRENCES", "2")]);
+    let id = s.report(&report("p", "TrendError", "x"))["id"]
+        .as_i64()
+        .unwrap();
+    for _ in 0..4 {
+        s.report(&report("p", "TrendError", "x"));
+    }
+    let other = s.report(&report("p", "OtherError", "y"))["id"]
+        .as_i64()
+        .unwrap();
+    let detail = s.detail(id);
+    assert_eq!(
+        detail["occurrences"].as_array().unwrap().len(),
+        2,
+        "trimmed"
+    );
+    let trend = detail["trend"].as_array().unwrap();
+    assert_eq!(trend.len(), 24, "24 hourly points by default: {detail}");
+    // The current hour holds every report (the previous one if the hour turned meanwhile).
+    let recent = trend[22]["count"].as_i64().unwrap() + trend[23]["count"].as_i64().unwrap();
+    assert_eq!(recent, 5, "{detail}");
+    let total: i64 = trend.iter().map(|p| p["count"].as_i64().unwrap()).sum();
+    assert_eq!(total, 5);
+    let hour = trend[23]["hour"].as_str().unwrap();
+    assert!(hour.ends_with(":00:00Z"), "hours are RFC 3339: {hour}");
+    assert!(trend[0]["hour"].as_str().unwrap() < hour, "oldest first");
+
+    let week = s
+        .get(&format!("/api/errors/{id}?trend=7d"))
+        .expect(200)
+        .json();
+    assert_eq!(week["trend"].as_array().unwrap().len(), 168);
+    s.get(&format!("/api/errors/{id}?trend=1y"))
+        .expect_bad_field("trend");
+
+    let list = s.list("");
+    for item in list["errors"].as_array().unwrap() {
+        let trend: Vec<i64> = serde_json::from_value(item["trend"].clone()).unwrap();
+        assert_eq!(trend.len(), 24, "{item}");
+        let expected = if item["id"] == id { 5 } else { 1 };
+        assert_eq!(trend[22] + trend[23], expected, "{item}");
+        assert_eq!(trend.iter().sum::<i64>(), expected);
+    }
+    assert!(s.list_ids("").contains(&other));
+}
+
+#[test]
+fn retention_keeps_the_trend_of_the_last_week_and_a_group_takes_its_hours_along() {
+    let s = TestServer::start(&[("RETENTION_INTERVAL", "1")]);
+    let id = s.report(&report("p", "OldError", "x"))["id"]
+        .as_i64()
+        .unwrap();
+    let sql = s.sql();
+    let hour: i64 = sql
+        .query_row(
+            "SELECT max(hour) FROM error_hourly WHERE error_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // Three hours ago, and a month ago (outside every trend).
+    sql.execute(
+        "INSERT INTO error_hourly (error_id, hour, count) VALUES (?1, ?2, 7), (?1, ?3, 9)",
+        [id, hour - 3, hour - 24 * 30],
+    )
+    .unwrap();
+    let trend = s.detail(id)["trend"].clone();
+    assert_eq!(trend[20]["count"], 7, "{trend}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let hours = || -> Vec<i64> {
+        let mut statement = sql
+            .prepare("SELECT hour FROM error_hourly WHERE error_id = ?1 ORDER BY hour")
+            .unwrap();
+        let rows = statement.query_map([id], |r| r.get(0)).unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    };
+    while hours().len() == 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "retention never dropped the old hour"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        hours(),
+        vec![hour - 3, hour],
+        "only the month-old hour is gone"
+    );
+    sql.execute("DELETE FROM errors WHERE id = ?1", [id])
+        .unwrap();
+    let left: i64 = sql
+        .query_row("SELECT count(*) FROM error_hourly", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0, "a deleted group's hours are deleted with it");
+}
+
+// ---------------------------------------------------------------- bulk resolve
+
+#[test]
+fn bulk_resolve_and_reopen_answer_per_id() {
+    let s = TestServer::start(&[]);
+    let a = s.report(&report("p", "AError", "a"))["id"]
+        .as_i64()
+        .unwrap();
+    let b = s.report(&report("p", "BError", "b"))["id"]
+        .as_i64()
+        .unwrap();
+    let c = s.report(&report("p", "CError", "c"))["id"]
+        .as_i64()
+        .unwrap();
+    let ex = s
+        .post("/api/errors/resolve", &json!({"ids": [a, 999_999, b]}))
+        .expect(200);
+    assert_eq!(
+        ex.json(),
+        json!({"results": [
+            {"id": a, "status": "resolved"},
+            {"id": 999_999, "status": "not_found"},
+            {"id": b, "status": "resolved"},
+        ]})
+    );
+    assert_eq!(s.list_ids(""), vec![c]);
+    let resolved_at = s.detail(a)["resolved_at"].clone();
+    assert!(resolved_at.is_string());
+    // Resolving again keeps the first resolved_at.
+    s.post("/api/errors/resolve", &json!({"ids": [a]}))
+        .expect(200);
+    assert_eq!(s.detail(a)["resolved_at"], resolved_at);
+
+    let ex = s
+        .post("/api/errors/unresolve", &json!({"ids": [b, a]}))
+        .expect(200);
+    assert_eq!(
+        ex.json()["results"],
+        json!([{"id": b, "status": "unresolved"}, {"id": a, "status": "unresolved"}])
+    );
+    let mut open = s.list_ids("");
+    open.sort();
+    assert_eq!(open, vec![a, b, c]);
+    assert!(s.detail(a)["resolved_at"].is_null());
+}
+
+#[test]
+fn bulk_resolve_validates_its_ids() {
+    let s = TestServer::start(&[]);
+    let too_many: Vec<i64> = (1..=201).collect();
+    for body in [
+        json!({}),
+        json!({"ids": 5}),
+        json!({"ids": []}),
+        json!({"ids": too_many}),
+        json!({"ids": [1, "2"]}),
+        json!({"ids": [1.5]}),
+        json!({"ids": [null]}),
+    ] {
+        for path in ["/api/errors/resolve", "/api/errors/unresolve"] {
+            s.post(path, &body).expect_bad_field("ids");
+        }
+    }
+    let most: Vec<i64> = (1..=200).collect();
+    let ex = s
+        .post("/api/errors/resolve", &json!({"ids": most}))
+        .expect(200);
+    assert_eq!(ex.json()["results"].as_array().unwrap().len(), 200);
+    s.post_empty("/api/errors/resolve").expect(400);
+    s.request("POST", "/api/errors/resolve", &[], Some(b"{\"ids\":[1]}"))
+        .expect_detail(401, "Invalid API key");
+}
+
+// ---------------------------------------------------------------- log containers
+
+#[test]
+fn detail_names_the_projects_log_containers() {
+    let s = TestServer::start(&[(
+        "PROJECT_CONTAINERS",
+        "shop=shop_web|shop_worker,billing=billing_api",
+    )]);
+    let shop = s.report(&report("shop", "E", "x"))["id"].as_i64().unwrap();
+    let other = s.report(&report("other", "E", "x"))["id"].as_i64().unwrap();
+    assert_eq!(
+        s.detail(shop)["log_containers"],
+        json!(["shop_web", "shop_worker"])
+    );
+    assert_eq!(s.detail(other)["log_containers"], json!([]));
+}
+
 /// Reports one distinct group per (exception type, message); their ids in order.
 fn report_each(s: &TestServer, groups: &[(&str, &str)]) -> Vec<i64> {
     groups
