@@ -23,13 +23,19 @@ struct LogsPage<'a> {
     total_capped: bool,
     limit: i64,
     offset: i64,
+    /// The live tail's cursor as of this page: `since_id` for a tail that must miss nothing
+    /// stored after it.
+    tail_cursor: i64,
 }
 
 /// `GET /api/logs`: one page, newest first; long messages cut (see [`db::PREVIEW_BYTES`]).
 pub fn list_logs(state: &State, request: &Request) -> Result<Response, ApiError> {
     let filter = query::filter(request)?;
     let (limit, offset) = query::page(request)?;
-    let page = db::list(&state.reads.get(), &filter, limit, offset)?;
+    let conn = state.reads.get();
+    // Read before the page: whatever is stored after it is replayed by a tail started here.
+    let tail_cursor = db::last_seq(&conn)?;
+    let page = db::list(&conn, &filter, limit, offset)?;
     Ok(Response::json(
         200,
         &LogsPage {
@@ -38,6 +44,7 @@ pub fn list_logs(state: &State, request: &Request) -> Result<Response, ApiError>
             total_capped: page.total_capped,
             limit,
             offset,
+            tail_cursor,
         },
     ))
 }
@@ -68,8 +75,8 @@ pub fn histogram(state: &State, request: &Request) -> Result<Response, ApiError>
             "parameter 'since' must not be after 'until'",
         ));
     }
-    let bars = db::histogram(&conn, &filter, since, until.max(since + 1), buckets)?;
-    let bucket_seconds = ((until - since) as f64 / buckets as f64 / 1000.0).max(0.001);
+    let (bars, width_ms) = db::histogram(&conn, &filter, since, until.max(since + 1), buckets)?;
+    let bucket_seconds = width_ms as f64 / 1000.0;
     Ok(Response::json(
         200,
         &json!({"buckets": bars, "since": format_ms(since), "until": format_ms(until), "bucket_seconds": bucket_seconds}),
