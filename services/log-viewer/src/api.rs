@@ -157,6 +157,19 @@ pub fn live_tail(state: &State, request: &Request) -> Result<Response, ApiError>
         .with_header("x-accel-buffering", "no"))
 }
 
+/// `LOG_SOURCES` as the last scan found it: `readable` is `null` before the first scan. An
+/// unreadable directory is reported but keeps `/health` at 200: the service works (it serves
+/// what it stored and retries the directory every rescan); what is wrong is the mount or the
+/// setting, which a restart would not fix.
+fn log_sources(state: &State) -> serde_json::Value {
+    let path = state.log_sources.display().to_string();
+    match state.status.sources() {
+        None => json!({"path": path, "readable": null}),
+        Some(Ok(())) => json!({"path": path, "readable": true}),
+        Some(Err(error)) => json!({"path": path, "readable": false, "error": error}),
+    }
+}
+
 /// `GET /health`: no key, never rate limited; 503 when the database cannot be read.
 pub fn health(state: &State, _request: &Request) -> Result<Response, ApiError> {
     let figures = db::total_entries(&state.reads.get()).map(|logs_indexed| {
@@ -168,6 +181,7 @@ pub fn health(state: &State, _request: &Request) -> Result<Response, ApiError> {
             "tail_streams": state.hub.open_streams(),
             "polls": state.status.polls.load(Ordering::SeqCst),
             "search_index_compactions": state.status.compactions.load(Ordering::SeqCst),
+            "log_sources": log_sources(state),
         });
         figures.as_object().cloned().unwrap_or_default()
     });

@@ -49,6 +49,8 @@ pub struct State {
     pub shutdown: Shutdown,
     /// The background threads, for `/health`.
     pub watchdog: Arc<Watchdog>,
+    /// `LOG_SOURCES`, named by `/health`.
+    pub log_sources: std::path::PathBuf,
 }
 
 /// Anyone: health, the page, assets; never rate limited.
@@ -106,6 +108,7 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
         status,
         shutdown: shutdown.clone(),
         watchdog: Arc::clone(&watchdog),
+        log_sources: config.log_sources.clone(),
     });
     let http = server.spawn(routes(), state, shutdown.clone())?;
     Ok(Running::new(addr, shutdown, watchdog)
