@@ -201,21 +201,39 @@ describe('log-viewer web UI', () => {
     }
   });
 
-  test('container filter comes from /api/containers; a shared URL applies its filters', async () => {
+  test('containers: several at once from the picker, repeated in the URL; a shared URL applies its filters', async () => {
     const p = await openPage(browser, svc, { key: svc.apiKey });
     try {
       await p.page.goto(svc.url + '/');
       await waitForRange(p.page, `of ${TOTAL}`);
-      await p.page.waitForFunction(() => document.querySelectorAll('#f-container option').length === 4);
-      assert.deepEqual(await p.page.locator('#f-container option').allTextContents(), ['All containers', 'db', 'web', 'worker']);
-      await p.page.selectOption('#f-container', 'worker');
+      const picker = p.page.locator('#f-container');
+      await picker.locator('summary').click();
+      await p.page.waitForFunction(() => document.querySelectorAll('#f-container-list input').length === 3);
+      assert.deepEqual(await p.page.locator('#f-container-list .picker-item > span.mono').allTextContents(), ['db', 'web', 'worker']);
+      assert.equal(await picker.locator('summary').textContent(), 'All containers');
+      await picker.locator('label', { hasText: 'worker' }).locator('input').check();
       await waitForTotal(p.page, WORKER_LINES);
       assert.deepEqual([...new Set(await texts(p.page, '.c-container'))], ['worker']);
-      assert.match(p.page.url(), /container=worker/);
+      await picker.locator('label', { hasText: 'db' }).locator('input').check();
+      await waitForTotal(p.page, WORKER_LINES + 12);
+      assert.deepEqual([...new Set(await texts(p.page, '.c-container'))].sort(), ['db', 'worker']);
+      assert.equal(new URL(p.page.url()).searchParams.getAll('container').sort().join(), 'db,worker');
+      assert.equal(await picker.locator('summary').textContent(), 'db, worker');
+      // Set, it looks set: the field is marked (accent border), unlike the untouched level.
+      assert.equal(await p.page.locator('.field:has(#f-container)').getAttribute('class'), 'field optional is-set');
+      assert.equal(await p.page.locator('.field:has(#f-level)').evaluate((n) => n.classList.contains('is-set')), false);
+      const colors = await p.page.evaluate(() => [
+        getComputedStyle(document.querySelector('#f-container summary')).borderColor,
+        getComputedStyle(document.querySelector('#f-level')).borderColor,
+      ]);
+      assert.notEqual(colors[0], colors[1], 'an active filter does not look like a default');
+      await p.page.keyboard.press('Escape');
+      assert.equal(await picker.evaluate((d) => d.open), false);
 
-      await p.page.goto(svc.url + '/?container=worker&level=ERROR&range=1h');
+      await p.page.goto(svc.url + '/?container=worker&container=db&level=ERROR&range=1h');
       await waitForTotal(p.page, 2);
-      assert.equal(await p.page.inputValue('#f-container'), 'worker');
+      assert.deepEqual([...new Set(await texts(p.page, '.c-container'))], ['worker']);
+      assert.equal(await picker.locator('summary').textContent(), 'worker, db');
       assert.equal(await p.page.inputValue('#f-level'), 'ERROR');
       assert.equal(await p.page.inputValue('#f-range'), '1h');
       p.check();
