@@ -4,7 +4,8 @@ laid out like /var/lib/docker/containers, so the log-viewer has something to sho
 
 Usage: scripts/demo-logs.py DIR [--append N]
   DIR          created if missing; existing demo logs are kept (so restarts resume)
-  --append N   append N more lines to each container and exit (handy to watch the live tail)
+  --append N   append N more lines to each container and exit (handy to watch the live tail):
+               20 ms apart, ending now, and always after the container's last line
 """
 import datetime
 import json
@@ -56,7 +57,9 @@ def db_lines(rng, now):
         yield "stderr", f"{stamp} [77] LOG:  duration: {rng.randint(500, 5000)}.123 ms  statement: SELECT * FROM orders WHERE user_id = $1"
     elif kind == "error":
         yield "stderr", f'{stamp} [81] ERROR:  duplicate key value violates unique constraint "orders_pkey"'
-        yield "stderr", f"{stamp} [81] DETAIL:  Key (id)=({rng.randint(1, 99999)}) already exists."
+        key = rng.randint(1, 99999)
+        yield "stderr", f"{stamp} [81] DETAIL:  Key (id)=({key}) already exists."
+        yield "stderr", f"{stamp} [81] STATEMENT:  INSERT INTO orders (id, user_id, total) VALUES ({key}, 7, 19.90)"
     else:
         yield "stderr", f"{stamp} [90] LOG:  connection authorized: user=shop database=shop"
 
@@ -73,7 +76,27 @@ def proxy_lines(rng, now):
 GENERATORS = {"shop_web_1": web_lines, "shop_worker_1": worker_lines, "shop_db_1": db_lines, "shop_proxy_1": proxy_lines}
 
 
+def last_time(path):
+    """The time of the last record in a json-file log, or None."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - 65536))
+            tail = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(tail):
+        try:
+            stamp = json.loads(line)["time"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        return datetime.datetime.strptime(stamp[:26], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc)
+    return None
+
+
 def write(directory, lines_per_container, spread_hours):
+    """Writes lines_per_container entries per container, spread_hours back to now at even
+    steps (with no spread: 20 ms apart, ending now, after the container's last line); every
+    record has its own time, one microsecond after the previous one at least."""
     rng = random.Random()
     now = datetime.datetime.now(datetime.timezone.utc)
     for cid, name in CONTAINERS.items():
@@ -82,13 +105,22 @@ def write(directory, lines_per_container, spread_hours):
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, "config.v2.json"), "w") as f:
             json.dump({"ID": full_id, "Name": "/" + name}, f)
-        start = now - datetime.timedelta(hours=spread_hours)
-        step = (now - start) / max(lines_per_container, 1)
-        with open(os.path.join(folder, f"{full_id}-json.log"), "a") as log:
+        path = os.path.join(folder, f"{full_id}-json.log")
+        if spread_hours:
+            start = now - datetime.timedelta(hours=spread_hours)
+            step = (now - start) / max(lines_per_container, 1)
+        else:
+            step = datetime.timedelta(milliseconds=20)
+            start = now - step * (lines_per_container - 1)
+            previous = last_time(path)
+            if previous is not None and start <= previous:
+                start = previous + step
+        tick = datetime.timedelta(microseconds=1)
+        with open(path, "a") as log:
             for i in range(lines_per_container):
                 at = start + step * i
-                for stream, text in GENERATORS[name](rng, at):
-                    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+                for k, (stream, text) in enumerate(GENERATORS[name](rng, at)):
+                    stamp = (at + tick * k).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
                     log.write(json.dumps({"log": text + "\n", "stream": stream, "time": stamp}) + "\n")
 
 

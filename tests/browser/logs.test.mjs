@@ -4,7 +4,11 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { XSS_MESSAGE, fakeContainer, launchBrowser, openPage, startLogViewer, waitForEntries, waitForRange } from './harness.mjs';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  REPO_ROOT, XSS_MESSAGE, fakeContainer, launchBrowser, openPage, startLogViewer, startService, waitForEntries, waitForRange,
+} from './harness.mjs';
 
 const TRACEBACK = [
   'ERROR:    Exception in ASGI application',
@@ -30,11 +34,14 @@ const WORKER_LINES = 25;
 let svc;
 let browser;
 let containers;
+/** When the seed's first line was written. */
+let seedStart;
 
 function seed(root) {
   // Everything in the last 50 minutes, oldest first, so every time range but 30s and 5m
   // holds it all.
   const start = Date.now() - 50 * 60_000;
+  seedStart = start;
   let tick = 0;
   const at = () => new Date(start + (tick++) * 12_000);
   const web = [];
@@ -201,21 +208,39 @@ describe('log-viewer web UI', () => {
     }
   });
 
-  test('container filter comes from /api/containers; a shared URL applies its filters', async () => {
+  test('containers: several at once from the picker, repeated in the URL; a shared URL applies its filters', async () => {
     const p = await openPage(browser, svc, { key: svc.apiKey });
     try {
       await p.page.goto(svc.url + '/');
       await waitForRange(p.page, `of ${TOTAL}`);
-      await p.page.waitForFunction(() => document.querySelectorAll('#f-container option').length === 4);
-      assert.deepEqual(await p.page.locator('#f-container option').allTextContents(), ['All containers', 'db', 'web', 'worker']);
-      await p.page.selectOption('#f-container', 'worker');
+      const picker = p.page.locator('#f-container');
+      await picker.locator('summary').click();
+      await p.page.waitForFunction(() => document.querySelectorAll('#f-container-list input').length === 3);
+      assert.deepEqual(await p.page.locator('#f-container-list .picker-item > span.mono').allTextContents(), ['db', 'web', 'worker']);
+      assert.equal(await picker.locator('summary').textContent(), 'All containers');
+      await picker.locator('label', { hasText: 'worker' }).locator('input').check();
       await waitForTotal(p.page, WORKER_LINES);
       assert.deepEqual([...new Set(await texts(p.page, '.c-container'))], ['worker']);
-      assert.match(p.page.url(), /container=worker/);
+      await picker.locator('label', { hasText: 'db' }).locator('input').check();
+      await waitForTotal(p.page, WORKER_LINES + 12);
+      assert.deepEqual([...new Set(await texts(p.page, '.c-container'))].sort(), ['db', 'worker']);
+      assert.equal(new URL(p.page.url()).searchParams.getAll('container').sort().join(), 'db,worker');
+      assert.equal(await picker.locator('summary').textContent(), 'db, worker');
+      // Set, it looks set: the field is marked (accent border), unlike the untouched level.
+      assert.equal(await p.page.locator('.field:has(#f-container)').getAttribute('class'), 'field optional is-set');
+      assert.equal(await p.page.locator('.field:has(#f-level)').evaluate((n) => n.classList.contains('is-set')), false);
+      const colors = await p.page.evaluate(() => [
+        getComputedStyle(document.querySelector('#f-container summary')).borderColor,
+        getComputedStyle(document.querySelector('#f-level')).borderColor,
+      ]);
+      assert.notEqual(colors[0], colors[1], 'an active filter does not look like a default');
+      await p.page.keyboard.press('Escape');
+      assert.equal(await picker.evaluate((d) => d.open), false);
 
-      await p.page.goto(svc.url + '/?container=worker&level=ERROR&range=1h');
+      await p.page.goto(svc.url + '/?container=worker&container=db&level=ERROR&range=1h');
       await waitForTotal(p.page, 2);
-      assert.equal(await p.page.inputValue('#f-container'), 'worker');
+      assert.deepEqual([...new Set(await texts(p.page, '.c-container'))], ['worker']);
+      assert.equal(await picker.locator('summary').textContent(), 'worker, db');
       assert.equal(await p.page.inputValue('#f-level'), 'ERROR');
       assert.equal(await p.page.inputValue('#f-range'), '1h');
       p.check();
@@ -424,6 +449,215 @@ describe('log-viewer web UI', () => {
       p.check();
     } finally {
       await p.close();
+    }
+  });
+
+  // ---------------------------------------------------------------- issue 8: logs read as time
+
+  /** Polls `/api/logs` until `query` matches `n` entries. */
+  async function waitForApi(query, n) {
+    const deadline = Date.now() + 20_000;
+    let last = null;
+    while (Date.now() < deadline) {
+      last = await svc.api('GET', '/api/logs?' + query);
+      if (last.total >= n) return last;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`expected ${n} entries for ${query}, have ${JSON.stringify(last)}`);
+  }
+
+  const JOB_TRACEBACK = [
+    'Traceback (most recent call last):',
+    '  File "/app/jobs/invoices.py", line 31, in run',
+    '    total = order["customer_id"]',
+    "KeyError: 'customer_id'",
+  ];
+
+  test('time order: a traceback closed late by the idle timer sits among the lines by its time; "Lines before this" shows its neighbours', async () => {
+    // One file, read in one poll: the stdout lines close at once, the traceback a second
+    // later, when the idle timer closes it; the list still shows it by its time.
+    const t0 = Date.now() - 10 * 60_000;
+    fakeContainer(svc.root, 'jobs', [
+      ...JOB_TRACEBACK.map((text) => ({ text, stream: 'stderr', date: new Date(t0) })),
+      ...[1, 2, 3, 4].map((n) => ({ text: `tick ${n}`, stream: 'stdout', date: new Date(t0 + n * 1000) })),
+    ]);
+    await waitForApi('container=jobs', 5);
+    const p = await openPage(browser, svc, { key: svc.apiKey });
+    try {
+      await p.page.goto(svc.url + '/?container=jobs');
+      await waitForTotal(p.page, 5);
+      assert.deepEqual(await texts(p.page, '.c-msg'), ['tick 4', 'tick 3', 'tick 2', 'tick 1', JOB_TRACEBACK[0]]);
+      const times = await p.page.locator('#log-list > li time').evaluateAll((nodes) => nodes.map((n) => Date.parse(n.dateTime)));
+      assert.deepEqual(times, times.slice().sort((a, b) => b - a), 'newest first by time');
+
+      // Lines before the traceback: its container's lines around it, a banner naming it.
+      const traceback = rows(p.page).last();
+      await traceback.locator('.log-line').click();
+      await traceback.locator('.context-button').click();
+      const banner = p.page.locator('#anchor-banner');
+      await banner.waitFor({ state: 'visible' });
+      await p.page.waitForFunction(() => document.querySelector('#log-list > li.anchor'));
+      const text = await banner.textContent();
+      assert.match(text, /Lines of jobs before/);
+      assert.match(text, /Traceback \(most recent call last\):/);
+      assert.ok(new URL(p.page.url()).searchParams.get('anchor'), 'the anchor is in the URL');
+      assert.deepEqual(await texts(p.page, '.c-msg'), ['tick 4', 'tick 3', 'tick 2', 'tick 1', JOB_TRACEBACK[0]]);
+      assert.equal(await p.page.locator('#log-list > li.after-anchor').count(), 4, 'the next lines, shown above it');
+      assert.equal(await p.page.locator('#log-list > li.anchor .c-msg').textContent(), JOB_TRACEBACK[0]);
+      await p.page.click('#anchor-back');
+      await banner.waitFor({ state: 'hidden' });
+      assert.equal(new URL(p.page.url()).search, '?container=jobs');
+      await waitForTotal(p.page, 5);
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('PostgreSQL DETAIL, HINT, STATEMENT and CONTEXT lines are part of their ERROR entry', async () => {
+    const fixture = readFileSync(join(REPO_ROOT, 'services/log-viewer/tests/fixtures/postgres.log'), 'utf8').trimEnd().split('\n');
+    const t0 = Date.now() - 5 * 60_000;
+    fakeContainer(svc.root, 'pg', fixture.map((text, i) => ({ text, stream: 'stderr', date: new Date(t0 + i * 10) })));
+    await waitForApi('container=pg', 10);
+    const p = await openPage(browser, svc, { key: svc.apiKey });
+    try {
+      await p.page.goto(svc.url + '/?container=pg&level=ERROR');
+      await waitForTotal(p.page, 3);
+      const messages = await texts(p.page, '.c-msg');
+      assert.ok(messages.every((m) => /ERROR: /.test(m)), JSON.stringify(messages));
+      assert.deepEqual(await texts(p.page, '.c-more'), ['+3', '+4', '+2']);
+      const duplicate = rows(p.page).last();
+      await duplicate.locator('.log-line').click();
+      const whole = await duplicate.locator('pre.log-message').textContent();
+      assert.match(whole, /ERROR: {2}duplicate key value[^\n]*\n.*DETAIL: {2}Key \(id\)=\(42\) already exists\.\n.*STATEMENT: {2}INSERT INTO orders/);
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('JSON lines show their message first, the other fields as chips, the raw line one click away', async () => {
+    const p = await openPage(browser, svc, { key: svc.apiKey });
+    try {
+      await p.page.goto(svc.url + '/?container=worker&search=redis');
+      await waitForTotal(p.page, 2);
+      const row = rows(p.page).first();
+      assert.equal(await row.locator('.json-msg').textContent(), 'charge_card failed: connection refused at redis:6379');
+      assert.deepEqual(await row.locator('.chip').allTextContents(), ['level=error', 'job=job-14']);
+      await row.locator('.log-line').click();
+      assert.deepEqual(await row.locator('.json-fields dt').allTextContents(), ['msg', 'level', 'job']);
+      const raw = row.locator('pre.log-message');
+      assert.equal(await raw.isVisible(), false);
+      await row.locator('.raw-toggle').click();
+      assert.equal(await raw.isVisible(), true);
+      assert.equal(await raw.textContent(), JSON.stringify({ level: 'error', msg: 'charge_card failed: connection refused at redis:6379', job: 'job-14' }));
+      assert.equal(await row.locator('.json-fields').isVisible(), false);
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('a deep link with since, until and containers opens that window, its filters shown as set', async () => {
+    const since = new Date(seedStart + 10 * 60_000).toISOString();
+    const until = new Date(seedStart + 20 * 60_000).toISOString();
+    const query = `since=${since}&until=${until}&container=web&container=db`;
+    const expected = (await svc.api('GET', '/api/logs?limit=1&' + query)).total;
+    assert.ok(expected > 10 && expected < 100, `a window with some of the seed: ${expected}`);
+    const p = await openPage(browser, svc, { key: svc.apiKey });
+    try {
+      const listed = p.page.waitForRequest((r) => r.url().includes('/api/logs?') && r.url().includes('until='));
+      await p.page.goto(svc.url + '/?' + query);
+      const url = new URL((await listed).url());
+      assert.equal(url.searchParams.get('since'), since);
+      assert.equal(url.searchParams.get('until'), until);
+      assert.deepEqual(url.searchParams.getAll('container'), ['web', 'db']);
+      await waitForTotal(p.page, expected);
+      await p.page.locator('#zoom-banner').waitFor({ state: 'visible' });
+      assert.match(await p.page.locator('#zoom-banner').textContent(), /Time window[\s\S]* – [\s\S]*· 10 min/);
+      assert.equal(await p.page.locator('#f-container summary').textContent(), 'web, db');
+      assert.equal(await p.page.locator('.field:has(#f-range)').evaluate((n) => n.classList.contains('is-set')), true);
+      const times = await p.page.locator('#log-list > li time').evaluateAll((nodes) => nodes.map((n) => Date.parse(n.dateTime)));
+      assert.ok(times.every((t) => t >= Date.parse(since) && t <= Date.parse(until)), 'every row inside the window');
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('live tail: the histogram and its legend count new lines as they arrive', async () => {
+    const counter = fakeContainer(svc.root, 'counter', [{ text: 'WARNING: counter started', stream: 'stdout', date: new Date() }]);
+    await waitForApi('container=counter', 1);
+    const p = await openPage(browser, svc, { key: svc.apiKey });
+    try {
+      await p.page.goto(svc.url + '/?container=counter&live=1');
+      await p.page.waitForFunction(() => document.querySelector('#live-status')?.textContent === 'Live');
+      const legend = p.page.locator('#hist-legend .legend-item', { hasText: 'WARNING' });
+      await p.page.waitForFunction(() => /WARNING\s*1$/.test(document.querySelector('#hist-legend')?.textContent.trim() || ''));
+      counter.append([1, 2].map((n) => ({ text: `WARNING: counter ${n}`, stream: 'stdout', date: new Date() })));
+      await p.page.waitForFunction(() => /WARNING\s*3$/.test(document.querySelector('#hist-legend')?.textContent.trim() || ''));
+      assert.equal(await legend.count(), 1);
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('the custom range keeps Reset on its row; on a phone a message shows more than 30 characters', async () => {
+    const p = await openPage(browser, svc, { key: svc.apiKey });
+    try {
+      await p.page.goto(svc.url + '/?range=90m&container=web');
+      await p.page.locator('#f-range-custom').waitFor({ state: 'visible' });
+      const [range, reset] = await Promise.all(['.field:has(#f-range)', '#reset-filters'].map((s) =>
+        p.page.locator(s).evaluate((n) => n.getBoundingClientRect().toJSON())));
+      assert.ok(Math.abs(range.bottom - reset.bottom) < 3 && reset.left >= range.right, `Reset beside the range: ${JSON.stringify({ range, reset })}`);
+    } finally {
+      await p.close();
+    }
+    const phone = await openPage(browser, svc, { key: svc.apiKey, viewport: { width: 390, height: 844 } });
+    try {
+      await phone.page.goto(svc.url + '/?container=pg');
+      await phone.page.locator('#log-list > li').first().waitFor();
+      const fit = await phone.page.evaluate(() => {
+        const msg = document.querySelector('#log-list > li .c-msg');
+        const probe = document.createElement('span');
+        probe.textContent = '0'.repeat(30);
+        msg.appendChild(probe);
+        const width = probe.getBoundingClientRect().width;
+        probe.remove();
+        const prefix = msg.querySelector('.c-prefix');
+        return { room: msg.clientWidth, thirty: width, prefixShown: !!prefix && prefix.getClientRects().length > 0 };
+      });
+      assert.ok(fit.room >= fit.thirty, `30 characters fit on one line of the message: ${JSON.stringify(fit)}`);
+      assert.equal(fit.prefixShown, false, 'the timestamp the time column repeats is left out on a phone');
+      phone.check();
+    } finally {
+      await phone.close();
+    }
+  });
+
+  test('an unreadable LOG_SOURCES is named in /health and in the empty list', async () => {
+    const lonely = await startService({
+      service: 'log-viewer',
+      apiKey: 'lonely-' + process.pid,
+      env: (dir) => ({ LOG_SOURCES: join(dir, 'no-such-directory'), POLL_INTERVAL: '0.1', RESCAN_INTERVAL: '0.2' }),
+    });
+    try {
+      const health = await (await fetch(lonely.url + '/health')).json();
+      assert.equal(health.status, 'ok');
+      const p = await openPage(browser, lonely, { key: lonely.apiKey });
+      try {
+        await p.page.goto(lonely.url + '/');
+        await p.page.getByText('LOG_SOURCES cannot be read').waitFor();
+        assert.match(await p.page.locator('#content').textContent(), /no-such-directory: No such file or directory/);
+        const after = await (await fetch(lonely.url + '/health')).json();
+        assert.equal(after.log_sources.readable, false);
+        p.check();
+      } finally {
+        await p.close();
+      }
+    } finally {
+      await lonely.stop();
     }
   });
 });

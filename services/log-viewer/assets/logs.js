@@ -25,12 +25,19 @@
     all: 'all time', '30s': 'the last 30 seconds', '5m': 'the last 5 minutes', '1h': 'the last hour',
     '24h': 'the last 24 hours', '7d': 'the last 7 days', '30d': 'the last 30 days',
   };
+  /** The single-valued URL parameters. `container` may repeat and is kept apart, in
+   * `state.containers` (see readState / writeState). `anchor`: the entry "Lines before this"
+   * was opened from. */
   const DEFAULTS = {
-    search: '', container: '', level: '', range: 'all', since: '', until: '', before: '',
+    search: '', level: '', range: 'all', since: '', until: '', before: '', anchor: '',
     live: '', refresh: 'off',
   };
   /** Keys that narrow the result (the "Reset" link and the phone's filter count). */
-  const FILTER_KEYS = ['search', 'container', 'level', 'range', 'since'];
+  const FILTER_KEYS = ['search', 'level', 'range', 'since'];
+  /** Lines shown above the anchor of "Lines before this": what the container wrote next. */
+  const AFTER_ANCHOR = 5;
+  /** Entry ids are `timestamp × 1000 + n` (see the README): the anchor's time from its id. */
+  const ID_PER_MS = 1000;
 
   // ================================================================ small helpers
 
@@ -168,7 +175,42 @@
 
   // ================================================================ state
 
+  /** A leading timestamp, zone and process id (`2026-01-20 10:00:00.123 UTC [81] `,
+   * `2026-01-20T10:00:00Z `): it repeats the time column. */
+  const TIME_PREFIX = /^\[?\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?\]?(?:\s+(?:UTC|GMT))?(?:\s+\[\d+\])?\s+/;
+
   const isoOk = (v) => v !== '' && !Number.isNaN(Date.parse(v));
+
+  /** The URL's state: the single-valued keys, and every `container=`. */
+  function readState() {
+    const state = M.readUrlState(DEFAULTS);
+    const params = new URLSearchParams(window.location.search);
+    state.containers = params.getAll('container').map((c) => c.trim()).filter((c) => c !== '');
+    return state;
+  }
+
+  /** Mirrors `state` in the address bar (replace, or push with {push: true}); a query string
+   * as M.writeUrlState writes it, with one `container=` per container. */
+  function writeState(state, options) {
+    const single = Object.assign({}, state);
+    delete single.containers;
+    const params = new URLSearchParams(M.stateQuery(single, DEFAULTS));
+    for (const name of state.containers) params.append('container', name);
+    const text = params.toString();
+    const url = window.location.pathname + (text ? '?' + text : '');
+    if (url !== window.location.pathname + window.location.search) {
+      window.history[options && options.push ? 'pushState' : 'replaceState'](null, '', url);
+    }
+  }
+
+  /** `path` with the query `q` and one `container=` per name (M.query writes one value per
+   * key). */
+  function withContainers(path, q, containers) {
+    const params = new URLSearchParams(M.query(q));
+    for (const name of containers || []) params.append('container', name);
+    const text = params.toString();
+    return path + (text ? '?' + text : '');
+  }
 
   function cleanState(raw) {
     const s = Object.assign({}, raw);
@@ -176,15 +218,19 @@
     const bare = level.replace(/^>=/, '');
     s.level = LEVELS.includes(bare) ? level : '';
     if (s.range !== 'all' && M.parseDuration(s.range) === null) s.range = DEFAULTS.range;
-    if (!(isoOk(s.since) && isoOk(s.until) && Date.parse(s.since) < Date.parse(s.until))) {
+    // A window: since and until (a deep link may give since alone: until now).
+    if (!isoOk(s.since) || (s.until !== '' && !(isoOk(s.until) && Date.parse(s.since) < Date.parse(s.until)))) {
       s.since = '';
       s.until = '';
     }
+    s.containers = Array.from(new Set((s.containers || []).map(String).filter((c) => c !== '')));
     if (!/^[1-9]\d{0,15}$/.test(s.before)) s.before = '';
+    if (!/^[1-9]\d{0,15}$/.test(s.anchor) || !s.before) s.anchor = '';
     s.live = s.live === '1' ? '1' : '';
     if (s.live) {
       // Live means "from now on": no older page, no fixed window in the past.
       s.before = '';
+      s.anchor = '';
       s.since = '';
       s.until = '';
     }
@@ -195,9 +241,9 @@
   // ================================================================ the page
 
   function init() {
-    let state = cleanState(M.readUrlState(DEFAULTS));
+    let state = cleanState(readState());
     const f = {
-      search: $('#f-search'), container: $('#f-container'), level: $('#f-level'),
+      search: $('#f-search'), container: $('#f-container'), containerList: $('#f-container-list'), level: $('#f-level'),
       range: $('#f-range'), rangeCustom: $('#f-range-custom'), refresh: $('#f-refresh'),
     };
     const content = $('#content');
@@ -226,14 +272,24 @@
 
     const refresher = M.autoRefresh(() => (state.live ? loadHistogram() : load()));
 
-    const zoomed = () => state.since !== '' && state.until !== '';
+    const zoomed = () => state.since !== '';
+    /** Where a return from "Lines before this" goes: the state it was opened from. */
+    let anchorReturn = null;
+    /** What `/health` says of LOG_SOURCES (the empty state names a problem). */
+    let sources = null;
 
-    /** The API's filter parameters for the current state (times computed now). */
+    /** The number of filters that differ from the defaults. */
+    function activeFilters() {
+      return FILTER_KEYS.filter((k) => state[k] !== DEFAULTS[k]).length + (state.containers.length ? 1 : 0);
+    }
+
+    /** The API's filter parameters for the current state (times computed now); the
+     * containers go in apart (see withContainers). */
     function filterQuery() {
-      const q = { container: state.container, level: state.level, search: state.search.trim() };
+      const q = { level: state.level, search: state.search.trim() };
       if (zoomed()) {
         q.since = new Date(state.since).toISOString();
-        q.until = new Date(state.until).toISOString();
+        q.until = state.until ? new Date(state.until).toISOString() : null;
       } else {
         q.since = M.sinceFor(state.range);
       }
@@ -245,18 +301,12 @@
       $('#refresh').classList.toggle('busy', busy);
     }
 
-    function ensureOption(select, value, label) {
-      if (value === '' || [...select.options].some((o) => o.value === value)) return;
-      select.appendChild(el('option', { value }, label || value));
-    }
-
     /** The form shows `state`. */
     function showState() {
       if (document.activeElement !== f.search || f.search.value.trim() !== state.search.trim()) {
         f.search.value = state.search;
       }
-      ensureOption(f.container, state.container);
-      f.container.value = state.container;
+      showContainers();
       f.level.value = state.level;
       const zoom = zoomed();
       const preset = RANGE_PRESETS.includes(state.range);
@@ -267,8 +317,13 @@
       f.rangeCustom.classList.remove('invalid');
       f.refresh.value = state.refresh;
 
-      const active = FILTER_KEYS.filter((k) => state[k] !== DEFAULTS[k]).length;
+      const active = activeFilters();
       $('#reset-filters').hidden = active === 0;
+      // A filter that narrows the list looks it (accent border and tint), not like a default.
+      f.search.closest('.field').classList.toggle('is-set', state.search.trim() !== '');
+      f.container.closest('.field').classList.toggle('is-set', state.containers.length > 0);
+      f.level.closest('.field').classList.toggle('is-set', state.level !== '');
+      f.range.closest('.field').classList.toggle('is-set', state.range !== 'all' || zoom);
       const count = $('#filters-count');
       count.hidden = active === 0;
       count.textContent = String(active);
@@ -276,10 +331,12 @@
       $('#zoom-banner').hidden = !zoom;
       if (zoom) {
         const a = new Date(state.since);
-        const b = new Date(state.until);
-        $('#zoom-text').textContent = spanText(a, b) + ' (' + describeSpan(b - a) + ')';
+        const b = state.until ? new Date(state.until) : new Date();
+        $('#zoom-banner .badge').textContent = 'Time window';
+        $('#zoom-text').textContent = spanText(a, b) + (state.until ? '' : ' (until now)') + ' · ' + describeSpan(b - a);
         $('#zoom-out').textContent = 'Back to ' + rangeLabel(state.range);
       }
+      showAnchorBanner();
 
       liveButton.setAttribute('aria-pressed', String(!!state.live));
       liveButton.classList.toggle('on', !!state.live);
@@ -295,6 +352,9 @@
     function update(changes, options) {
       const wasLive = state.live;
       const before = state.before;
+      if ('anchor' in changes && changes.anchor && !state.anchor) {
+        anchorReturn = Object.assign({}, state, { containers: state.containers.slice() });
+      }
       state = cleanState(Object.assign({}, state, changes));
       if (!('before' in changes)) {
         state.before = '';
@@ -302,14 +362,16 @@
       } else if (state.before === '') {
         newerStack = [];
       }
+      if (!state.before) state.anchor = '';
+      if (!state.anchor) anchorReturn = null;
       if (state.before !== before) expanded.clear();
-      M.writeUrlState(state, DEFAULTS, options);
+      writeState(state, options);
       showState();
       const listOnly = options && options.listOnly;
       if (state.live) {
         stopStream();
         load({ histogram: !listOnly }).then(() => {
-          if (state.live) startStream(rows.length ? rows[0].id : null);
+          if (state.live) startStream(listInfo ? listInfo.cursor : null);
         });
       } else {
         if (wasLive) stopStream();
@@ -320,18 +382,55 @@
     // ------------------------------------------------------------ loading
 
     async function loadContainers() {
+      loadSources();
       try {
         const data = await M.api('/api/containers');
         containers = data.containers || [];
-        const options = containers.map((c) => el('option', {
-          value: c.name, title: M.formatCount(c.log_count) + ' entries' + (c.watching ? '' : ' (no longer watched)'),
-        }, c.watching ? c.name : c.name + ' (stopped)'));
-        fill(f.container, el('option', { value: '' }, 'All containers'), options);
-        ensureOption(f.container, state.container);
-        f.container.value = state.container;
+        showContainers();
       } catch (_) {
-        // the list shows the error; the select keeps what it has
+        // the list shows the error; the picker keeps what it has
       }
+    }
+
+    /** LOG_SOURCES as `/health` reports it (no key needed); only an unreadable one matters. */
+    async function loadSources() {
+      try {
+        const response = await fetch('/health', { cache: 'no-store' });
+        const health = await response.json();
+        sources = health && health.log_sources ? health.log_sources : null;
+      } catch (_) {
+        sources = null;
+      }
+      if (hasRendered && rows.length === 0 && !state.live) fill(content, emptyState());
+    }
+
+    /** The container picker: one checkbox per container (those of the URL too), the summary
+     * naming the chosen ones. */
+    function showContainers() {
+      const known = (containers || []).map((c) => c.name);
+      const names = known.concat(state.containers.filter((n) => !known.includes(n)));
+      const byName = new Map((containers || []).map((c) => [c.name, c]));
+      const boxes = [...f.containerList.querySelectorAll('input[type=checkbox]')];
+      const same = boxes.length === names.length && boxes.every((box, i) => box.value === names[i]);
+      // The same containers: only the ticks change (keeps the keyboard focus in an open picker).
+      if (same) boxes.forEach((box) => { box.checked = state.containers.includes(box.value); });
+      else fill(f.containerList, names.length ? names.map((name) => {
+        const info = byName.get(name);
+        const box = el('input', { type: 'checkbox', value: name });
+        box.checked = state.containers.includes(name);
+        return el('label', {
+          class: 'picker-item',
+          title: info ? M.formatCount(info.log_count) + ' entries' + (info.watching ? '' : ' (no longer watched)') : 'not seen yet',
+        }, box, el('span', { class: ['mono', containerClass(name)] }, name),
+        info && !info.watching ? el('span', { class: 'faint' }, ' (stopped)') : null,
+        info ? el('span', { class: 'faint picker-count' }, M.formatCount(info.log_count)) : null);
+      }) : el('p', { class: 'faint picker-empty' }, 'No containers yet'));
+      const chosen = state.containers;
+      const summary = $('summary', f.container);
+      if (!chosen.length) fill(summary, 'All containers');
+      else if (chosen.length <= 2) fill(summary, el('span', { class: 'mono' }, chosen.join(', ')));
+      else fill(summary, chosen.length + ' containers');
+      summary.title = chosen.length ? chosen.join('\n') : 'Every container';
     }
 
     /** Loads the list (and, unless told otherwise, the histogram). */
@@ -345,20 +444,36 @@
       setBusy(true);
       if (!hasRendered) fill(content, M.stateBox({ spinner: true, text: 'Loading logs…' }));
       const query = Object.assign(filterQuery(), { limit: PAGE_SIZE, before_id: state.before || null });
+      const list = (q) => M.api(withContainers('/api/logs', q, state.containers), { signal });
+      const anchor = Number(state.anchor);
+      const firstAnchorPage = anchor && Number(state.before) === anchor + 1;
       try {
-        const requests = [M.api('/api/logs', { query, signal })];
+        const requests = [list(query)];
         if (state.before) {
           // Where this page sits: the total without `before_id` (one cheap extra request).
-          requests.push(M.api('/api/logs', { query: Object.assign({}, query, { before_id: null, limit: 1 }), signal }));
+          requests.push(list(Object.assign({}, query, { before_id: null, limit: 1 })));
         }
-        const [data, overall] = await Promise.all(requests);
+        if (firstAnchorPage) {
+          // What the container wrote next: the oldest few lines of the minute after it.
+          const at = Math.floor(anchor / ID_PER_MS);
+          requests.push(list({
+            since: new Date(at).toISOString(), until: new Date(at + 60000).toISOString(), limit: 500,
+          }));
+        }
+        const [data, overall, after] = await Promise.all(requests);
         if (mine !== listSeq) return;
         errorBanner.hidden = true;
         lastLoaded = new Date();
-        rows = data.logs || [];
-        listInfo = { total: data.total, capped: !!data.total_capped, overall: overall || null };
+        const next = after ? (after.logs || []).filter((e) => e.id > anchor).slice(-AFTER_ANCHOR) : [];
+        next.forEach((e) => { e.afterAnchor = true; });
+        rows = next.concat(data.logs || []);
+        listInfo = { total: data.total, capped: !!data.total_capped, overall: overall || null, cursor: data.tail_cursor };
         renderList();
         hasRendered = true;
+        if (firstAnchorPage) {
+          const row = document.querySelector('#log-list > li.anchor');
+          if (row) row.scrollIntoView({ block: 'center' });
+        }
       } catch (error) {
         if ((error && error.name === 'AbortError') || mine !== listSeq) return;
         renderLoadError(error);
@@ -378,7 +493,7 @@
       const buckets = Math.max(12, Math.min(120, Math.floor((host.clientWidth || 600) / 12)));
       const query = Object.assign(filterQuery(), { buckets });
       try {
-        const data = await M.api('/api/logs/histogram', { query, signal: histController.signal });
+        const data = await M.api(withContainers('/api/logs/histogram', query, state.containers), { signal: histController.signal });
         if (mine !== histSeq) return;
         histData = data;
         renderHistogram();
@@ -422,6 +537,7 @@
 
     function renderList() {
       renderSummary();
+      showAnchorBanner();
       $('#list-title').textContent = state.live ? 'Live tail' : 'Entries';
       if (rows.length === 0) {
         fill(content, emptyState());
@@ -432,7 +548,14 @@
     }
 
     function emptyState() {
-      const filtered = FILTER_KEYS.some((k) => state[k] !== DEFAULTS[k]);
+      const filtered = activeFilters() > 0;
+      if (sources && sources.readable === false) {
+        return M.stateBox({
+          kind: 'error', symbol: '!', title: 'LOG_SOURCES cannot be read',
+          text: 'The log-viewer reads Docker\u2019s json-file logs from ' + sources.path + ': ' +
+            (sources.error || 'unreadable') + '. Mount Docker\u2019s containers directory there (read-only is enough) or set LOG_SOURCES; it is retried every rescan.',
+        });
+      }
       if (state.live) {
         return M.stateBox({ symbol: '…', title: 'Waiting for new lines', text: 'Lines matching the filters appear here as the containers write them.' });
       }
@@ -453,6 +576,10 @@
       const message = String(entry.message);
       const newline = message.indexOf('\n');
       let first = newline === -1 ? message : message.slice(0, newline);
+      const json = jsonFields(first);
+      // A leading timestamp repeats the time column: shown faint, and not at all on a phone.
+      const prefix = json ? '' : (first.match(TIME_PREFIX) || [''])[0];
+      first = first.slice(prefix.length);
       if (first.length > LINE_PREVIEW) first = first.slice(0, LINE_PREVIEW) + '…';
       const lines = newline === -1 ? null : message.split('\n');
       const extraLines = lines ? lines.length - 1 : 0;
@@ -479,15 +606,50 @@
       el('time', { class: 'c-time', datetime: entry.timestamp, title: M.absoluteTime(date) + '\n' + entry.timestamp }, entryTime(date)),
       el('span', { class: 'c-level' }, levelBadge(entry.level)),
       el('span', { class: ['c-container', containerClass(entry.container)], title: entry.container }, entry.container),
-      el('span', { class: 'c-msg' }, highlighted(first, highlight),
+      el('span', { class: ['c-msg', json && 'c-json'] },
+        prefix ? el('span', { class: 'c-prefix' }, prefix) : null,
+        json ? jsonLine(json) : highlighted(first, highlight),
         hit ? el('span', { class: 'c-hit' }, el('span', { class: 'c-sep', 'aria-hidden': 'true' }, ' ⏎ '), highlighted(hit.trim(), highlight)) : null),
       extraLines ? el('span', { class: 'c-more', title: extraLines + ' more lines' }, '+' + extraLines) : null);
       const item = el('li', {
-        class: ['log-row', 'lv-' + String(entry.level).toLowerCase(), open && 'open', !sameDay(date, new Date()) && 'dated'],
+        class: ['log-row', 'lv-' + String(entry.level).toLowerCase(), open && 'open', !sameDay(date, new Date()) && 'dated',
+          String(entry.id) === state.anchor && 'anchor', entry.afterAnchor && 'after-anchor'],
         dataset: { id: entry.id },
       }, line);
       if (open) item.appendChild(detailNode(entry));
       return item;
+    }
+
+    /** A JSON log line's fields (an object's, in their order), or null for any other line. */
+    function jsonFields(line) {
+      const text = line.trim();
+      if (text.charAt(0) !== '{' || text.charAt(text.length - 1) !== '}') return null;
+      try {
+        const value = JSON.parse(text);
+        return value && typeof value === 'object' && !Array.isArray(value) ? value : null;
+      } catch (_) {
+        return null;
+      }
+    }
+
+    /** A field's value as text: strings as they are, anything else as JSON. */
+    const fieldText = (value) => (typeof value === 'string' ? value : JSON.stringify(value));
+
+    /** The `msg`/`message` field of a JSON line, if it has one as text. */
+    function jsonMessageKey(fields) {
+      return ['msg', 'message'].find((k) => typeof fields[k] === 'string') || null;
+    }
+
+    /** One line of a JSON entry: its message first, then the other fields as key=value chips. */
+    function jsonLine(fields) {
+      const key = jsonMessageKey(fields);
+      const chips = Object.keys(fields).filter((k) => k !== key).map((k) => {
+        let value = fieldText(fields[k]);
+        if (value.length > 120) value = value.slice(0, 120) + '…';
+        return el('span', { class: 'chip', title: k + '=' + fieldText(fields[k]) },
+          el('span', { class: 'chip-key' }, k), '=', highlighted(value, highlight));
+      });
+      return [key ? el('span', { class: 'json-msg' }, highlighted(fields[key], highlight)) : null, chips];
     }
 
     /** Whether the current search highlights anything in `text`. */
@@ -535,14 +697,36 @@
         onclick: async () => M.toast((await M.copyText(whole === null ? entry.message : whole)) ? 'Message copied' : 'Copy failed', 'info'),
       }, M.icon('copy'), 'Copy');
       const context = el('button', {
-        type: 'button', class: 'btn btn-sm btn-ghost', title: 'This entry and the ones before it, from this container only',
+        type: 'button', class: 'btn btn-sm btn-ghost context-button', title: 'This container\u2019s lines around this one: the ones before it, and the next few',
         onclick: () => update({
-          container: entry.container, search: '', level: '', range: 'all', since: '', until: '', live: '',
-          before: String(entry.id + 1),
+          containers: [entry.container], search: '', level: '', range: 'all', since: '', until: '', live: '',
+          before: String(entry.id + 1), anchor: String(entry.id),
         }, { push: true }),
       }, 'Lines before this in ', el('span', { class: 'mono' }, entry.container));
+      // A JSON line: its fields one per row, the raw line one click away.
+      const fields = jsonFields(String(entry.message).split('\n')[0]);
+      let structured = null;
+      let raw = null;
+      if (fields && !entry.truncated) {
+        const key = jsonMessageKey(fields);
+        const keys = (key ? [key] : []).concat(Object.keys(fields).filter((k) => k !== key));
+        structured = el('dl', { class: 'json-fields' }, keys.map((k) => el('div', null,
+          el('dt', { class: 'mono' }, k), el('dd', { class: 'mono' }, highlighted(fieldText(fields[k]), highlight)))));
+        message.hidden = true;
+        raw = el('button', {
+          type: 'button', class: 'btn btn-sm btn-ghost raw-toggle', 'aria-pressed': 'false',
+          onclick: () => {
+            const showRaw = message.hidden;
+            message.hidden = !showRaw;
+            structured.hidden = showRaw;
+            raw.setAttribute('aria-pressed', String(showRaw));
+            raw.textContent = showRaw ? 'Fields' : 'Raw line';
+          },
+        }, 'Raw line');
+      }
       return el('div', { class: 'log-detail' },
         note,
+        structured,
         message,
         el('div', { class: 'detail-foot' },
           el('dl', { class: 'facts' },
@@ -550,7 +734,44 @@
             el('div', null, el('dt', null, 'Stream'), el('dd', { class: 'mono d-stream' }, entry.stream)),
             el('div', null, el('dt', null, 'Container'), el('dd', { class: 'mono d-container' }, entry.container)),
             el('div', null, el('dt', null, 'Time'), el('dd', { class: 'd-time', title: entry.timestamp }, M.absoluteTime(entry.timestamp)))),
-          el('div', { class: 'row tight detail-actions' }, context, copy)));
+          el('div', { class: 'row tight detail-actions' }, raw, context, copy)));
+    }
+
+    /** The anchor's first line, quoted (once the list holds it). */
+    function anchorLine() {
+      const entry = rows.find((r) => String(r.id) === state.anchor);
+      if (!entry) return null;
+      let line = String(entry.message).split('\n')[0].replace(TIME_PREFIX, '');
+      if (line.length > 90) line = line.slice(0, 90) + '…';
+      return [': ', el('q', { class: 'mono anchor-line' }, line)];
+    }
+
+    /** "Lines before this": which entry the list is anchored at, and the way back. */
+    function showAnchorBanner() {
+      let banner = $('#anchor-banner');
+      if (!state.anchor) {
+        if (banner) banner.hidden = true;
+        return;
+      }
+      if (!banner) {
+        banner = el('div', { class: 'banner banner-info', id: 'anchor-banner', role: 'status' });
+        $('#zoom-banner').after(banner);
+      }
+      const at = new Date(Math.floor(Number(state.anchor) / ID_PER_MS));
+      const back = el('button', {
+        type: 'button', class: 'btn btn-sm', id: 'anchor-back',
+        onclick: () => {
+          const target = anchorReturn || { containers: [], before: '', anchor: '' };
+          update(Object.assign({}, target, { anchor: '', before: '' }), { push: true });
+        },
+      }, anchorReturn ? 'Back to the list' : 'Show all logs');
+      fill(banner,
+        el('span', { class: 'badge badge-accent plain' }, 'Around a line'),
+        el('span', { class: 'grow', id: 'anchor-text' },
+          'Lines of ', el('strong', { class: 'mono' }, state.containers.join(', ')), ' before ',
+          el('strong', null, entryTime(at)), anchorLine(), ', and the next few'),
+        back);
+      banner.hidden = false;
     }
 
     function pager() {
@@ -567,7 +788,8 @@
         text = [el('strong', null, M.formatCount(rows.length)), ' entries before #' + state.before + ' · ',
           el('strong', null, formatTotal(info.total, info.capped)), ' older in all'];
       }
-      const more = rows.length === PAGE_SIZE && (info.capped || info.total > rows.length);
+      const shown = rows.filter((r) => !r.afterAnchor).length;
+      const more = shown === PAGE_SIZE && (info.capped || info.total > shown);
       const newer = () => {
         const previous = newerStack.pop();
         const stack = newerStack;
@@ -615,8 +837,10 @@
       const data = histData;
       if (!data) return;
       const buckets = data.buckets || [];
-      const since = Date.parse(data.since);
-      const until = Date.parse(data.until);
+      // Bars have a round width and start on a multiple of it: the chart spans the bars.
+      const barMs = Math.max(1, Math.round((data.bucket_seconds || 60) * 1000));
+      const since = buckets.length ? Date.parse(buckets[0].start) : Date.parse(data.since);
+      const until = buckets.length ? Date.parse(buckets[buckets.length - 1].start) + barMs : Date.parse(data.until);
       const span = Math.max(1, until - since);
       const phone = window.matchMedia('(max-width: 640px)').matches;
       const width = Math.max(200, host.clientWidth);
@@ -633,8 +857,8 @@
           el('span', { class: ['swatch', 'sw-' + lvl.toLowerCase()] }), lvl, ' ',
           el('span', { class: 'faint' }, M.formatCount(totals[lvl])))));
       const withDays = !sameDay(new Date(since), new Date(until));
-      $('#hist-range').textContent = spanText(new Date(since), new Date(until)) + ' · ' +
-        describeSpan(span / Math.max(1, buckets.length)) + ' per bar';
+      $('#hist-range').textContent = spanText(new Date(Date.parse(data.since)), new Date(Date.parse(data.until))) + ' · ' +
+        describeSpan(barMs) + ' per bar';
 
       const chart = svg('svg', {
         class: 'hist-svg', id: 'hist-svg', width, height, viewBox: `0 0 ${width} ${height}`,
@@ -784,10 +1008,10 @@
       }
       lastEventId = sinceId;
       const query = {
-        api_key: key, container: state.container, level: state.level, search: state.search.trim(),
+        api_key: key, level: state.level, search: state.search.trim(),
         since_id: sinceId === null || sinceId === undefined ? null : sinceId,
       };
-      const es = new EventSource('/api/logs/tail' + M.query(query));
+      const es = new EventSource(withContainers('/api/logs/tail', query, state.containers));
       source = es;
       setLiveStatus('connecting', 'Connecting…');
       es.addEventListener('open', () => {
@@ -803,7 +1027,8 @@
         } catch (_) {
           return;
         }
-        lastEventId = entry.id;
+        // The event id is the stream's cursor (the ingest order), not the entry id.
+        lastEventId = event.lastEventId || lastEventId;
         queue.push(entry);
         queueChars += messageChars(entry);
         while (queue.length > LIVE_MAX || (queueChars > LIVE_MAX_CHARS && queue.length > 1)) {
@@ -870,8 +1095,10 @@
     function flushQueue() {
       flushFrame = 0;
       if (!state.live || !queue.length) return;
-      const newest = rows.length ? rows[0].id : 0;
-      const fresh = queue.filter((e) => e.id > newest).sort((a, b) => b.id - a.id);
+      // Entries arrive in the order they were stored; the list is in time order (ids sort as
+      // time), so a late one (a traceback closed after later lines) goes where it belongs.
+      const shown = new Set(rows.map((e) => e.id));
+      const fresh = queue.filter((e) => !shown.has(e.id)).sort((a, b) => b.id - a.id);
       queue = [];
       queueChars = 0;
       if (!fresh.length) return;
@@ -884,13 +1111,17 @@
       const anchor = reading ? anchorRow() : null;
       const anchorTop = anchor ? anchor.getBoundingClientRect().top : 0;
 
-      const nodes = fresh.map((entry) => {
+      // Lines newer than the top one are the "new lines" above a reader.
+      const onTop = rows.length ? fresh.filter((e) => e.id > rows[0].id).length : fresh.length;
+      let index = 0;
+      for (const entry of fresh) {
+        while (index < rows.length && rows[index].id > entry.id) index++;
         const node = rowNode(entry);
         if (!reading) node.classList.add('fresh');
-        return node;
-      });
-      list.prepend(...nodes);
-      rows = fresh.concat(rows);
+        list.insertBefore(node, list.children[index] || null);
+        rows.splice(index, 0, entry);
+        index++;
+      }
       let rowChars = rows.reduce((sum, e) => sum + messageChars(e), 0);
       while (rows.length > LIVE_MAX || (rowChars > LIVE_MAX_CHARS && rows.length > 1)) {
         const gone = rows.pop();
@@ -903,13 +1134,42 @@
         const delta = anchor.getBoundingClientRect().top - anchorTop;
         if (delta) window.scrollBy(0, delta);
       }
-      if (reading) {
-        pendingPill += fresh.length;
+      if (reading && onTop) {
+        pendingPill += onTop;
         pill.textContent = '↑ ' + M.formatCount(pendingPill) + (pendingPill === 1 ? ' new line' : ' new lines');
         pill.hidden = false;
       }
       renderSummary();
+      countInHistogram(fresh);
       scheduleHistogram();
+    }
+
+    /** Adds live entries to the histogram and its legend at once (the periodic reload then
+     * replaces the counts with the server's). */
+    function countInHistogram(entries) {
+      const data = histData;
+      if (!data || !data.buckets || !data.buckets.length) return;
+      const barMs = Math.max(1, Math.round((data.bucket_seconds || 60) * 1000));
+      const first = Date.parse(data.buckets[0].start);
+      let added = false;
+      for (const entry of entries) {
+        const t = Date.parse(entry.timestamp);
+        if (!(t >= first)) continue;
+        let i = Math.floor((t - first) / barMs);
+        // Past the last bar: new bars (at most a few; a reload follows within 5 s).
+        while (i >= data.buckets.length && data.buckets.length < 500) {
+          const start = first + data.buckets.length * barMs;
+          data.buckets.push({ start: new Date(start).toISOString(), count: 0, by_level: {} });
+        }
+        i = Math.min(i, data.buckets.length - 1);
+        const bar = data.buckets[i];
+        bar.count += 1;
+        bar.by_level = bar.by_level || {};
+        bar.by_level[entry.level] = (bar.by_level[entry.level] || 0) + 1;
+        if (t > Date.parse(data.until)) data.until = entry.timestamp;
+        added = true;
+      }
+      if (added) renderHistogram();
     }
 
     function messageChars(entry) {
@@ -970,7 +1230,20 @@
         update({ search: '' });
       }
     });
-    f.container.addEventListener('change', () => update({ container: f.container.value }));
+    f.containerList.addEventListener('change', () => {
+      const chosen = [...f.containerList.querySelectorAll('input[type=checkbox]:checked')].map((box) => box.value);
+      update({ containers: chosen });
+    });
+    // The picker closes on a click elsewhere or Escape, as a select would.
+    document.addEventListener('click', (event) => {
+      if (f.container.open && !f.container.contains(event.target)) f.container.open = false;
+    });
+    document.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape' && f.container.open) {
+        f.container.open = false;
+        $('summary', f.container).focus();
+      }
+    });
     f.level.addEventListener('change', () => update({ level: f.level.value }));
     f.range.addEventListener('change', () => {
       if (f.range.value === 'zoom') return;
@@ -994,7 +1267,7 @@
     $('#zoom-out').addEventListener('click', () => update({ since: '', until: '' }, { push: true }));
     f.refresh.addEventListener('change', () => {
       state.refresh = f.refresh.value;
-      M.writeUrlState(state, DEFAULTS);
+      writeState(state);
       refresher.set(M.refreshMs(state.refresh));
     });
     $('#refresh').addEventListener('click', () => {
@@ -1011,23 +1284,24 @@
       $('#filters-toggle').setAttribute('aria-expanded', String(open));
     });
     window.addEventListener('popstate', () => {
-      state = cleanState(M.readUrlState(DEFAULTS));
+      state = cleanState(readState());
+      anchorReturn = null;
       newerStack = [];
       showState();
       refresher.set(M.refreshMs(state.refresh));
       stopStream();
       load().then(() => {
-        if (state.live) startStream(rows.length ? rows[0].id : null);
+        if (state.live) startStream(listInfo ? listInfo.cursor : null);
       });
     });
     M.focusOnSlash(f.search);
 
-    M.writeUrlState(state, DEFAULTS);
+    writeState(state);
     showState();
     refresher.set(M.refreshMs(state.refresh));
     loadContainers();
     load().then(() => {
-      if (state.live) startStream(rows.length ? rows[0].id : null);
+      if (state.live) startStream(listInfo ? listInfo.cursor : null);
     });
   }
 

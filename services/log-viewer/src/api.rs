@@ -23,13 +23,19 @@ struct LogsPage<'a> {
     total_capped: bool,
     limit: i64,
     offset: i64,
+    /// The live tail's cursor as of this page: `since_id` for a tail that must miss nothing
+    /// stored after it.
+    tail_cursor: i64,
 }
 
 /// `GET /api/logs`: one page, newest first; long messages cut (see [`db::PREVIEW_BYTES`]).
 pub fn list_logs(state: &State, request: &Request) -> Result<Response, ApiError> {
     let filter = query::filter(request)?;
     let (limit, offset) = query::page(request)?;
-    let page = db::list(&state.reads.get(), &filter, limit, offset)?;
+    let conn = state.reads.get();
+    // Read before the page: whatever is stored after it is replayed by a tail started here.
+    let tail_cursor = db::last_seq(&conn)?;
+    let page = db::list(&conn, &filter, limit, offset)?;
     Ok(Response::json(
         200,
         &LogsPage {
@@ -38,6 +44,7 @@ pub fn list_logs(state: &State, request: &Request) -> Result<Response, ApiError>
             total_capped: page.total_capped,
             limit,
             offset,
+            tail_cursor,
         },
     ))
 }
@@ -68,8 +75,8 @@ pub fn histogram(state: &State, request: &Request) -> Result<Response, ApiError>
             "parameter 'since' must not be after 'until'",
         ));
     }
-    let bars = db::histogram(&conn, &filter, since, until.max(since + 1), buckets)?;
-    let bucket_seconds = ((until - since) as f64 / buckets as f64 / 1000.0).max(0.001);
+    let (bars, width_ms) = db::histogram(&conn, &filter, since, until.max(since + 1), buckets)?;
+    let bucket_seconds = width_ms as f64 / 1000.0;
     Ok(Response::json(
         200,
         &json!({"buckets": bars, "since": format_ms(since), "until": format_ms(until), "bucket_seconds": bucket_seconds}),
@@ -150,6 +157,19 @@ pub fn live_tail(state: &State, request: &Request) -> Result<Response, ApiError>
         .with_header("x-accel-buffering", "no"))
 }
 
+/// `LOG_SOURCES` as the last scan found it: `readable` is `null` before the first scan. An
+/// unreadable directory is reported but keeps `/health` at 200: the service works (it serves
+/// what it stored and retries the directory every rescan); what is wrong is the mount or the
+/// setting, which a restart would not fix.
+fn log_sources(state: &State) -> serde_json::Value {
+    let path = state.log_sources.display().to_string();
+    match state.status.sources() {
+        None => json!({"path": path, "readable": null}),
+        Some(Ok(())) => json!({"path": path, "readable": true}),
+        Some(Err(error)) => json!({"path": path, "readable": false, "error": error}),
+    }
+}
+
 /// `GET /health`: no key, never rate limited; 503 when the database cannot be read.
 pub fn health(state: &State, _request: &Request) -> Result<Response, ApiError> {
     let figures = db::total_entries(&state.reads.get()).map(|logs_indexed| {
@@ -161,6 +181,7 @@ pub fn health(state: &State, _request: &Request) -> Result<Response, ApiError> {
             "tail_streams": state.hub.open_streams(),
             "polls": state.status.polls.load(Ordering::SeqCst),
             "search_index_compactions": state.status.compactions.load(Ordering::SeqCst),
+            "log_sources": log_sources(state),
         });
         figures.as_object().cloned().unwrap_or_default()
     });

@@ -1,9 +1,11 @@
 //! Schema, migrations and every SQL statement of the log-viewer. The ingestion thread is the
 //! only writer (entries, cursors, counts, caps); handlers only read.
 //!
-//! Design notes (measured in `scripts/bench/`): `logs_fts` is an external-content FTS5 table
-//! whose rowid is the entry id, so `ORDER BY rowid DESC LIMIT n` stops early; time ranges are
-//! translated into id ranges (ids grow with time) and pushed into FTS5 as rowid bounds; totals
+//! Design notes (measured in `scripts/bench/`): ids sort as time sorts ([`ID_PER_MS`]), so
+//! "newest first by timestamp" is `ORDER BY id DESC`; `logs_fts` is an external-content FTS5
+//! table whose rowid is the entry id, so `ORDER BY rowid DESC LIMIT n` stops early; time
+//! ranges are exact id ranges, pushed into FTS5 as rowid bounds; the live tail replays by
+//! `seq`, the ingest order, since a late line gets an id among older ones; totals
 //! are counted up to [`TOTAL_CAP`] and flagged beyond; per-container/level counts are kept in
 //! `log_counts` so stats never scan the history.
 
@@ -19,8 +21,12 @@ use crate::level::Level;
 use crate::tail::fold::fold;
 use crate::tailer::Cursor;
 
-/// Schema migrations, in order.
-pub const MIGRATIONS: &[&str] = &[r#"
+/// Schema migrations, in order. A database of any earlier version is brought up to date at
+/// start-up (`shared::db::migrate`, tracked in `_meta.schema_version`).
+pub const MIGRATIONS: &[&str] = &[SCHEMA_V1, TIME_ORDERED_IDS];
+
+/// Version 1: ids in ingest order.
+const SCHEMA_V1: &str = r#"
 -- Ids are given by `store_batch` and never reused, even when the caps empty the table (live
 -- tails, Last-Event-ID and before_id rely on ids only growing): the last one is kept in
 -- `_meta.last_log_id`. (AUTOINCREMENT would do it too, but makes each insert a two-table
@@ -64,7 +70,65 @@ CREATE TABLE log_counts (
     last_seen INTEGER NOT NULL,
     PRIMARY KEY (container, level)
 ) WITHOUT ROWID;
-"#];
+"#;
+
+/// Version 2: ids that sort as time sorts (see [`ID_PER_MS`]), and `seq`, the ingest order,
+/// for the live tail's replay. Existing entries are renumbered in (timestamp, old id) order,
+/// keep their old id as `seq` (a reconnecting tail's Last-Event-ID stays valid), and the
+/// search index is rebuilt (about 10 s per million entries, once).
+const TIME_ORDERED_IDS: &str = r#"
+-- id = timestamp × 1000 + the entry's place among those of the same millisecond. Written as
+-- a running maximum so that a millisecond with more than 1000 entries spills into the next
+-- ids instead of colliding: new id = row number + max over earlier rows of (ts×1000 − row).
+CREATE TABLE logs_renumber (old INTEGER PRIMARY KEY, new INTEGER NOT NULL);
+INSERT INTO logs_renumber (old, new)
+    SELECT id, rn + max(ts * 1000 - rn) OVER (ORDER BY ts, id ROWS UNBOUNDED PRECEDING)
+    FROM (SELECT id, max(timestamp, 0) AS ts, row_number() OVER (ORDER BY timestamp, id) AS rn FROM logs);
+
+-- `seq` is the order entries were stored in: the live tail's cursor.
+CREATE TABLE logs_v2 (
+    id        INTEGER PRIMARY KEY, -- timestamp × 1000 + n: ORDER BY id is ORDER BY time
+    seq       INTEGER NOT NULL,    -- ingest order, never reused (`_meta.last_log_seq`)
+    timestamp INTEGER NOT NULL,    -- epoch ms (Docker's time)
+    container TEXT    NOT NULL,
+    stream    TEXT    NOT NULL,
+    level     INTEGER NOT NULL,    -- 1 DEBUG .. 5 CRITICAL
+    message   TEXT    NOT NULL
+);
+INSERT INTO logs_v2 (id, seq, timestamp, container, stream, level, message)
+    SELECT r.new, l.id, max(l.timestamp, 0), l.container, l.stream, l.level, l.message
+    FROM logs l JOIN logs_renumber r ON r.old = l.id ORDER BY r.new;
+DROP TABLE logs_renumber;
+DROP TABLE logs_fts;
+DROP TABLE logs;
+ALTER TABLE logs_v2 RENAME TO logs;
+CREATE UNIQUE INDEX logs_by_seq ON logs (seq);
+CREATE INDEX logs_by_container ON logs (container);
+CREATE INDEX logs_by_level ON logs (level);
+
+CREATE VIRTUAL TABLE logs_fts USING fts5 (message, content = 'logs', content_rowid = 'id');
+INSERT INTO logs_fts (logs_fts) VALUES ('rebuild');
+CREATE TRIGGER logs_fts_delete AFTER DELETE ON logs BEGIN
+    INSERT INTO logs_fts (logs_fts, rowid, message) VALUES ('delete', old.id, old.message);
+END;
+
+INSERT INTO _meta (key, value)
+    SELECT 'last_log_seq', max(coalesce((SELECT CAST(value AS INTEGER) FROM _meta WHERE key = 'last_log_id'), 0),
+                               coalesce((SELECT max(seq) FROM logs), 0))
+    WHERE true
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+DELETE FROM _meta WHERE key = 'last_log_id';
+"#;
+
+/// Ids per millisecond: an entry's id is `timestamp × ID_PER_MS + n`, n its place among the
+/// entries of that millisecond (in the order they were stored), so ids sort as (timestamp,
+/// arrival) sorts and a time range is an id range. Ids stay below 2⁵³ (exact in JavaScript)
+/// until the year 2255. A millisecond with more entries than this (a million lines a second
+/// from one host) spills into the next millisecond's ids: still unique, ordered within a
+/// millisecond of the truth.
+pub const ID_PER_MS: i64 = 1000;
+/// Timestamps are kept between 1970 and the last millisecond whose ids stay below 2⁵³.
+const MAX_TIME_MS: i64 = (1 << 53) / ID_PER_MS - 1;
 
 /// FTS5 merge settings: fewer, larger merges keep ingestion fast (see the benchmark).
 pub const FTS_TUNING: &str = "
@@ -83,8 +147,6 @@ pub const SCHEMA: Schema = Schema {
 };
 /// Totals are counted up to this many matches, then reported as capped.
 pub const TOTAL_CAP: i64 = 10_000;
-/// Slack when translating `until` into an id bound: a line read up to this late is found.
-const TIME_SLACK_MS: i64 = 60 * 60 * 1000;
 /// Rows deleted per transaction when enforcing the caps. A DELETE with a trigger (the FTS
 /// 'delete') inside a transaction keeps a statement journal of every page it changes, in
 /// memory (`temp_store=MEMORY`), so peak RSS grows with the chunk: 20,000 rows peaked at
@@ -111,7 +173,11 @@ pub const PREVIEW_BYTES: usize = 2048;
 /// filters look at).
 #[derive(Debug, Clone, Serialize)]
 pub struct LogEntry {
+    /// Sorts as (timestamp, arrival) sorts; see [`ID_PER_MS`].
     pub id: i64,
+    /// The ingest order: the live tail's cursor (not part of the JSON).
+    #[serde(skip)]
+    pub seq: i64,
     pub timestamp: String,
     pub container: String,
     pub stream: String,
@@ -124,7 +190,11 @@ pub struct LogEntry {
 /// message's length in bytes); an entry that was not cut has the spec's six fields only.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EntryPreview {
+    /// Sorts as (timestamp, arrival) sorts; see [`ID_PER_MS`].
     pub id: i64,
+    /// The ingest order: the live tail's cursor (not part of the JSON).
+    #[serde(skip)]
+    pub seq: i64,
     pub timestamp: String,
     pub container: String,
     pub stream: String,
@@ -145,6 +215,7 @@ impl EntryPreview {
         let truncated = message.len() < entry.message.len();
         EntryPreview {
             id: entry.id,
+            seq: entry.seq,
             timestamp: entry.timestamp.clone(),
             container: entry.container.clone(),
             stream: entry.stream.clone(),
@@ -181,7 +252,7 @@ pub fn preview_text(message: &str) -> &str {
 /// [`PREVIEW_BYTES`] characters of a message and its length, never a whole long message.
 fn preview_columns() -> String {
     format!(
-        "l.id, l.timestamp, l.container, l.stream, l.level, substr(l.message, 1, {PREVIEW_BYTES}), octet_length(l.message)"
+        "l.id, l.timestamp, l.container, l.stream, l.level, substr(l.message, 1, {PREVIEW_BYTES}), octet_length(l.message), l.seq"
     )
 }
 
@@ -193,6 +264,7 @@ fn preview_from_row(row: &Row) -> rusqlite::Result<EntryPreview> {
     let truncated = (message.len() as i64) < full_bytes;
     Ok(EntryPreview {
         id: row.get(0)?,
+        seq: row.get(7)?,
         timestamp: format_ms(row.get(1)?),
         container: row.get(2)?,
         stream: row.get(3)?,
@@ -206,14 +278,14 @@ fn preview_from_row(row: &Row) -> rusqlite::Result<EntryPreview> {
 /// One entry with its whole message, if it is stored.
 pub fn entry(conn: &Connection, id: i64) -> rusqlite::Result<Option<LogEntry>> {
     conn.prepare_cached(
-        "SELECT l.id, l.timestamp, l.container, l.stream, l.level, l.message FROM logs l WHERE l.id = ?1",
+        "SELECT l.id, l.timestamp, l.container, l.stream, l.level, l.message, l.seq FROM logs l WHERE l.id = ?1",
     )?
     .query_row([id], entry_from_row)
     .optional()
 }
 
 /// Stores a batch and the cursors that cover it in one transaction; returns the entries with
-/// their ids.
+/// their ids (see [`ID_PER_MS`]) and ingest sequence numbers, in the order given.
 pub fn store_batch(
     conn: &mut Connection,
     entries: &[NewEntry],
@@ -223,21 +295,22 @@ pub fn store_batch(
     let mut stored = Vec::with_capacity(entries.len());
     let mut counts: HashMap<(String, Level), (i64, i64)> = HashMap::new();
     {
-        let (mut last_id, mut seen_max) = sequence(&tx)?;
+        let mut seq = last_seq(&tx)?;
+        let mut ids = IdAllocator::new(&tx)?;
         let mut insert = tx.prepare_cached(
-            "INSERT INTO logs (id, timestamp, seen_max, container, stream, level, message)
+            "INSERT INTO logs (id, seq, timestamp, container, stream, level, message)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         let mut index =
             tx.prepare_cached("INSERT INTO logs_fts (rowid, message) VALUES (?1, ?2)")?;
         for entry in entries {
-            last_id += 1;
-            seen_max = seen_max.max(entry.time_ms);
-            let id = last_id;
+            seq += 1;
+            let time_ms = entry.time_ms.clamp(0, MAX_TIME_MS);
+            let id = ids.next(&tx, time_ms)?;
             insert.execute(params![
                 id,
-                entry.time_ms,
-                seen_max,
+                seq,
+                time_ms,
                 entry.container,
                 entry.stream,
                 entry.level.as_number(),
@@ -251,10 +324,11 @@ pub fn store_batch(
                 .entry((entry.container.clone(), entry.level))
                 .or_insert((0, i64::MIN));
             count.0 += 1;
-            count.1 = count.1.max(entry.time_ms);
+            count.1 = count.1.max(time_ms);
             stored.push(LogEntry {
                 id,
-                timestamp: format_ms(entry.time_ms),
+                seq,
+                timestamp: format_ms(time_ms),
                 container: entry.container.clone(),
                 stream: entry.stream.to_string(),
                 level: entry.level,
@@ -262,10 +336,10 @@ pub fn store_batch(
             });
         }
         tx.prepare_cached(
-            "INSERT INTO _meta (key, value) VALUES ('last_log_id', ?1)
+            "INSERT INTO _meta (key, value) VALUES ('last_log_seq', ?1)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )?
-        .execute([last_id.to_string()])?;
+        .execute([seq.to_string()])?;
         let mut upsert = tx.prepare_cached(
             "INSERT INTO log_counts (container, level, count, last_seen) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (container, level) DO UPDATE
@@ -295,20 +369,79 @@ pub fn store_batch(
     Ok(stored)
 }
 
-/// The last id given out and the largest timestamp stored so far.
-fn sequence(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
-    let last_id: Option<String> = conn
-        .prepare_cached("SELECT value FROM _meta WHERE key = 'last_log_id'")?
+/// The last ingest sequence number given out (kept in `_meta` so that it never goes back,
+/// even when the caps empty the table): a live tail started with it as `since_id` gets every
+/// entry stored after this moment.
+pub fn last_seq(conn: &Connection) -> rusqlite::Result<i64> {
+    let saved: Option<String> = conn
+        .prepare_cached("SELECT value FROM _meta WHERE key = 'last_log_seq'")?
         .query_row([], |row| row.get(0))
         .optional()?;
-    let (max_id, seen_max): (Option<i64>, Option<i64>) = conn
-        .prepare_cached("SELECT (SELECT max(id) FROM logs), (SELECT max(seen_max) FROM logs)")?
-        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    let last_id = last_id
+    let max_seq: Option<i64> = conn
+        .prepare_cached("SELECT max(seq) FROM logs")?
+        .query_row([], |row| row.get(0))?;
+    Ok(saved
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
-        .max(max_id.unwrap_or(0));
-    Ok((last_id, seen_max.unwrap_or(i64::MIN)))
+        .max(max_seq.unwrap_or(0)))
+}
+
+/// Gives out ids within one transaction: `timestamp × ID_PER_MS + n`, the first free n. Lines
+/// newer than every stored one (nearly all of them) need no lookup; a line older than the
+/// newest (a late-closed traceback, a container found late) looks up its millisecond.
+struct IdAllocator {
+    /// The largest id stored (or given out in this transaction).
+    top: i64,
+    /// The next free id of each millisecond given ids in this transaction.
+    next: HashMap<i64, i64>,
+}
+
+impl IdAllocator {
+    fn new(conn: &Connection) -> rusqlite::Result<IdAllocator> {
+        let top: Option<i64> = conn
+            .prepare_cached("SELECT max(id) FROM logs")?
+            .query_row([], |row| row.get(0))?;
+        Ok(IdAllocator {
+            top: top.unwrap_or(-1),
+            next: HashMap::new(),
+        })
+    }
+
+    fn next(&mut self, conn: &Connection, time_ms: i64) -> rusqlite::Result<i64> {
+        let first = time_ms * ID_PER_MS;
+        let end = first + ID_PER_MS;
+        let mut id = match self.next.get(&time_ms) {
+            Some(&next) => next,
+            None if first > self.top => first,
+            None => {
+                // After the last entry of this millisecond or before: they follow `first`
+                // (also those that spilled past `end`), and stop at the first later one.
+                let mut after = conn
+                    .prepare_cached("SELECT id, timestamp FROM logs WHERE id >= ?1 ORDER BY id")?;
+                let mut rows = after.query([first])?;
+                let mut next = first;
+                while let Some(row) = rows.next()? {
+                    if row.get::<_, i64>(1)? > time_ms {
+                        break;
+                    }
+                    next = row.get::<_, i64>(0)? + 1;
+                }
+                next
+            }
+        };
+        if id >= end {
+            // This millisecond's ids are used up: spill into the next free id after them
+            // (the later milliseconds' cached positions may now be taken, so forget them).
+            let mut taken = conn.prepare_cached("SELECT 1 FROM logs WHERE id = ?1")?;
+            while taken.exists([id])? {
+                id += 1;
+            }
+            self.next.retain(|&t, _| t <= time_ms);
+        }
+        self.next.insert(time_ms, id + 1);
+        self.top = self.top.max(id);
+        Ok(id)
+    }
 }
 
 /// The saved cursor of a container, if any.
@@ -327,7 +460,7 @@ pub fn load_cursor(conn: &Connection, container_id: &str) -> rusqlite::Result<Op
     .optional()
 }
 
-/// Deletes the entries older than `cutoff_ms`, then the oldest (by id) beyond `max_entries`,
+/// Deletes the entries older than `cutoff_ms`, then the oldest beyond `max_entries`,
 /// in chunks, keeping `log_counts` and the FTS index in step. Returns how many were deleted.
 pub fn enforce_caps(
     conn: &mut Connection,
@@ -339,8 +472,8 @@ pub fn enforce_caps(
         loop {
             let n = delete_chunk(
                 conn,
-                "SELECT id FROM logs WHERE timestamp < ?1 LIMIT ?2",
-                cutoff,
+                "SELECT id FROM logs WHERE id < ?1 ORDER BY id LIMIT ?2",
+                cutoff.clamp(0, MAX_TIME_MS) * ID_PER_MS,
                 DELETE_CHUNK,
             )?;
             deleted += n;
@@ -356,7 +489,7 @@ pub fn enforce_caps(
         }
         let n = delete_chunk(
             conn,
-            "SELECT id FROM logs WHERE id > ?1 ORDER BY id LIMIT ?2",
+            "SELECT id FROM logs WHERE id >= ?1 ORDER BY id LIMIT ?2",
             0,
             excess.min(DELETE_CHUNK),
         )?;
@@ -458,6 +591,7 @@ fn entry_from_row(row: &Row) -> rusqlite::Result<LogEntry> {
     let level: i64 = row.get(4)?;
     Ok(LogEntry {
         id: row.get(0)?,
+        seq: row.get(6)?,
         timestamp: format_ms(row.get(1)?),
         container: row.get(2)?,
         stream: row.get(3)?,
@@ -487,7 +621,7 @@ impl Clause {
 
 /// Translates the filter into SQL. `search` is the FTS5 query to use (the user's, or the
 /// plain-words fallback).
-fn clause(conn: &Connection, filter: &Filter, search: Option<&str>) -> rusqlite::Result<Clause> {
+fn clause(filter: &Filter, search: Option<&str>) -> Clause {
     let id_column = if search.is_some() {
         "logs_fts.rowid"
     } else {
@@ -507,7 +641,7 @@ fn clause(conn: &Connection, filter: &Filter, search: Option<&str>) -> rusqlite:
         c.conditions.push("logs_fts MATCH ?".to_string());
         c.values.push(Sql::Text(search.to_string()));
     }
-    let (lo, hi) = id_range(conn, filter)?;
+    let (lo, hi) = id_range(filter);
     if let Some(lo) = lo {
         c.conditions.push(format!("{id_column} >= ?"));
         c.values.push(Sql::Integer(lo));
@@ -536,48 +670,21 @@ fn clause(conn: &Connection, filter: &Filter, search: Option<&str>) -> rusqlite:
         }
         None => {}
     }
-    if let Some(since) = filter.since_ms {
-        c.conditions.push("l.timestamp >= ?".to_string());
-        c.values.push(Sql::Integer(since));
-        c.needs_row = true;
-    }
-    if let Some(until) = filter.until_ms {
-        c.conditions.push("l.timestamp <= ?".to_string());
-        c.values.push(Sql::Integer(until));
-        c.needs_row = true;
-    }
-    Ok(c)
+    c
 }
 
-/// The id bounds implied by `before_id` and the time range (with [`TIME_SLACK_MS`]); the exact
-/// time check is still applied to each row.
-fn id_range(conn: &Connection, filter: &Filter) -> rusqlite::Result<(Option<i64>, Option<i64>)> {
-    let mut hi = filter.before_id.map(|b| b - 1);
-    let mut lo = None;
-    if let Some(since) = filter.since_ms {
-        // Exact: an entry at or after `since` has a running maximum at or after it too.
-        let first: Option<i64> = conn
-            .prepare_cached(
-                "SELECT id FROM logs WHERE seen_max >= ?1 ORDER BY seen_max, id LIMIT 1",
-            )?
-            .query_row([since], |row| row.get(0))
-            .optional()?;
-        lo = Some(first.unwrap_or(i64::MAX));
-    }
+/// The id bounds implied by `before_id` and the time range: exact, since ids sort as time
+/// sorts ([`ID_PER_MS`]).
+fn id_range(filter: &Filter) -> (Option<i64>, Option<i64>) {
+    let mut hi = filter.before_id.map(|b| b.saturating_sub(1));
+    let lo = filter
+        .since_ms
+        .map(|since| since.clamp(0, MAX_TIME_MS) * ID_PER_MS);
     if let Some(until) = filter.until_ms {
-        // Entries stored once newer lines than `until + slack` had been seen: only a line
-        // read more than the slack late is missed.
-        let first_after: Option<i64> = conn
-            .prepare_cached(
-                "SELECT id FROM logs WHERE seen_max > ?1 ORDER BY seen_max, id LIMIT 1",
-            )?
-            .query_row([until.saturating_add(TIME_SLACK_MS)], |row| row.get(0))
-            .optional()?;
-        if let Some(first_after) = first_after {
-            hi = Some(hi.map_or(first_after - 1, |h| h.min(first_after - 1)));
-        }
+        let last = until.clamp(-1, MAX_TIME_MS) * ID_PER_MS + ID_PER_MS - 1;
+        hi = Some(hi.map_or(last, |h| h.min(last)));
     }
-    Ok((lo, hi))
+    (lo, hi)
 }
 
 /// Runs `query` with the user's FTS5 syntax, and — if SQLite rejects that syntax — again with
@@ -620,7 +727,7 @@ pub fn plain_words(search: &str) -> Option<String> {
 /// One page of entries matching `filter`, newest first.
 pub fn list(conn: &Connection, filter: &Filter, limit: i64, offset: i64) -> rusqlite::Result<Page> {
     with_search_fallback(filter, |search| {
-        let c = clause(conn, filter, search)?;
+        let c = clause(filter, search);
         let id_column = if search.is_some() {
             "logs_fts.rowid"
         } else {
@@ -692,18 +799,60 @@ pub struct Bucket {
     pub by_level: HashMap<&'static str, i64>,
 }
 
-/// Log volume by level in `buckets` equal slices of `[since_ms, until_ms]`.
+/// Bar widths the histogram picks from: round to a reader, so a bar reads 04:00–04:15.
+const BUCKET_WIDTHS_MS: [i64; 22] = [
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    15_000,
+    30_000, // seconds
+    60_000,
+    120_000,
+    300_000,
+    600_000,
+    900_000,
+    1_800_000, // minutes
+    3_600_000,
+    7_200_000,
+    10_800_000,
+    21_600_000,
+    43_200_000, // hours
+    86_400_000,
+    172_800_000,
+    604_800_000,
+    1_209_600_000,
+    2_592_000_000, // days
+];
+
+/// The narrowest round width that covers `[since_ms, until_ms]` in at most `buckets` bars
+/// (the widest one for longer spans).
+pub fn bucket_width(since_ms: i64, until_ms: i64, buckets: i64) -> i64 {
+    let buckets = buckets.max(1);
+    let wanted = ((until_ms - since_ms).max(1) + buckets - 1) / buckets;
+    BUCKET_WIDTHS_MS
+        .into_iter()
+        .find(|&w| w >= wanted)
+        .unwrap_or(BUCKET_WIDTHS_MS[BUCKET_WIDTHS_MS.len() - 1])
+}
+
+/// Log volume by level over `[since_ms, until_ms]` in bars of a round width (see
+/// [`bucket_width`]) that start at multiples of it (UTC), so there may be one bar more than
+/// `buckets`; the first and last bars count only the part inside the range. Returns the
+/// bars and their width.
 pub fn histogram(
     conn: &Connection,
     filter: &Filter,
     since_ms: i64,
     until_ms: i64,
     buckets: i64,
-) -> rusqlite::Result<Vec<Bucket>> {
-    let width = ((until_ms - since_ms) / buckets).max(1);
+) -> rusqlite::Result<(Vec<Bucket>, i64)> {
+    let width = bucket_width(since_ms, until_ms, buckets);
+    let first = since_ms.div_euclid(width) * width;
+    let buckets = ((until_ms - first) / width + 1).min(buckets + 1);
     let mut bars: Vec<Bucket> = (0..buckets)
         .map(|i| Bucket {
-            start: format_ms(since_ms + i * width),
+            start: format_ms(first + i * width),
             count: 0,
             by_level: HashMap::new(),
         })
@@ -712,13 +861,13 @@ pub fn histogram(
     ranged.since_ms = Some(since_ms);
     ranged.until_ms = Some(until_ms);
     let counts = with_search_fallback(&ranged, |search| {
-        let c = clause(conn, &ranged, search)?;
+        let c = clause(&ranged, search);
         let sql = format!(
             "SELECT (l.timestamp - ?) / ? AS bucket, l.level, count(*) FROM {}{} GROUP BY bucket, l.level",
             c.from,
             c.sql()
         );
-        let mut values = vec![Sql::Integer(since_ms), Sql::Integer(width)];
+        let mut values = vec![Sql::Integer(first), Sql::Integer(width)];
         values.extend(c.values.iter().cloned());
         conn.prepare_cached(&sql)?
             .query_map(params_from_iter(values.iter()), |row| {
@@ -736,11 +885,12 @@ pub fn histogram(
         bars[index].count += n;
         *bars[index].by_level.entry(name).or_insert(0) += n;
     }
-    Ok(bars)
+    Ok((bars, width))
 }
 
-/// The newest `limit` entries after `after_id` matching the tail's filters (container, level,
-/// and `substring`, already folded like the live filter's), oldest first — the replay of a
+/// The last `limit` entries stored after ingest sequence number `after_seq` matching the
+/// tail's filters (container, level, and `substring`, already folded like the live filter's),
+/// in the order they were stored — the replay of a
 /// reconnecting live tail. Taking the newest keeps the replay contiguous with the live stream
 /// when more than `limit` were missed. The substring is matched here rather than in SQL, whose
 /// `lower()` folds ASCII only, so that the replay and the live stream agree.
@@ -748,23 +898,22 @@ pub fn replay(
     conn: &Connection,
     filter: &Filter,
     substring: Option<&str>,
-    after_id: i64,
+    after_seq: i64,
     limit: i64,
 ) -> rusqlite::Result<Vec<EntryPreview>> {
     let mut c = clause(
-        conn,
         &Filter {
             search: None,
             ..filter.clone()
         },
         None,
-    )?;
-    c.conditions.push("l.id > ?".to_string());
-    c.values.push(Sql::Integer(after_id));
+    );
+    c.conditions.push("l.seq > ?".to_string());
+    c.values.push(Sql::Integer(after_seq));
     let mut newest = match substring {
         None => {
             let sql = format!(
-                "SELECT {} FROM logs l{} ORDER BY l.id DESC LIMIT ?",
+                "SELECT {} FROM logs l{} ORDER BY l.seq DESC LIMIT ?",
                 preview_columns(),
                 c.sql()
             );
@@ -776,7 +925,7 @@ pub fn replay(
         Some(text) => {
             // One whole message in memory at a time; stops at `limit` matches.
             let sql = format!(
-                "SELECT l.id, l.timestamp, l.container, l.stream, l.level, l.message FROM logs l{} ORDER BY l.id DESC",
+                "SELECT l.id, l.timestamp, l.container, l.stream, l.level, l.message, l.seq FROM logs l{} ORDER BY l.seq DESC",
                 c.sql()
             );
             let mut select = conn.prepare_cached(&sql)?;
@@ -818,10 +967,10 @@ pub fn level_counts(conn: &Connection) -> rusqlite::Result<Vec<(Level, i64)>> {
 
 /// The oldest and newest entry times.
 pub fn time_bounds(conn: &Connection) -> rusqlite::Result<(Option<i64>, Option<i64>)> {
-    // Two subqueries, each one end of `logs_by_time`: SQLite answers a lone min() or max()
-    // from one end of the index, but not both in one select.
+    // Each end of the table: ids sort as times sort.
     conn.prepare_cached(
-        "SELECT (SELECT min(timestamp) FROM logs), (SELECT max(timestamp) FROM logs)",
+        "SELECT (SELECT timestamp FROM logs ORDER BY id LIMIT 1),
+                (SELECT timestamp FROM logs ORDER BY id DESC LIMIT 1)",
     )?
     .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
 }
@@ -912,6 +1061,161 @@ mod tests {
             .expect("enforce_caps returns instead of looping");
         assert_eq!(result.unwrap(), 3);
         assert_eq!(left, 0);
+    }
+
+    fn ids_and_messages(conn: &Connection) -> Vec<(i64, i64, String)> {
+        conn.prepare("SELECT id, seq, message FROM logs ORDER BY id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn ids_sort_as_time_for_late_entries_and_full_milliseconds() {
+        let mut conn = memory_db();
+        let batch: Vec<NewEntry> = [5, 7, 20].map(|t| new_entry(t, &format!("at {t}"))).into();
+        store_batch(&mut conn, &batch, &[]).unwrap();
+        // Late: one in an empty millisecond, one beside an entry of the same millisecond.
+        store_batch(
+            &mut conn,
+            &[new_entry(6, "late 6"), new_entry(7, "late 7")],
+            &[],
+        )
+        .unwrap();
+        // A millisecond with more entries than it has ids spills over, still in order.
+        let crowd: Vec<NewEntry> = (0..ID_PER_MS + 2)
+            .map(|i| new_entry(8, &format!("crowd {i}")))
+            .collect();
+        store_batch(&mut conn, &crowd, &[]).unwrap();
+        store_batch(&mut conn, &[new_entry(8, "crowd late")], &[]).unwrap();
+        let rows = ids_and_messages(&conn);
+        let messages: Vec<&str> = rows.iter().map(|r| r.2.as_str()).collect();
+        assert_eq!(
+            &messages[..5],
+            ["at 5", "late 6", "at 7", "late 7", "crowd 0"]
+        );
+        assert_eq!(messages[messages.len() - 2], "crowd late");
+        assert_eq!(messages[messages.len() - 1], "at 20");
+        assert_eq!(rows[rows.len() - 2].0, 8 * ID_PER_MS + ID_PER_MS + 2);
+        assert_eq!(rows[0].0, 5 * ID_PER_MS);
+        assert_eq!(rows[3].0, 7 * ID_PER_MS + 1);
+        // seq is the ingest order: the late ones came fourth and fifth.
+        assert_eq!((rows[1].1, rows[3].1), (4, 5));
+        let page = list(
+            &conn,
+            &Filter {
+                since_ms: Some(6),
+                until_ms: Some(7),
+                ..Filter::default()
+            },
+            10,
+            0,
+        )
+        .unwrap();
+        let got: Vec<&str> = page.logs.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(got, ["late 7", "at 7", "late 6"]);
+    }
+
+    #[test]
+    fn a_version_1_database_is_renumbered_in_time_order_and_keeps_its_tail_cursor() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        shared::db::migrate(&mut conn, &MIGRATIONS[..1]).unwrap();
+        // Ingest order ≠ time order (a late traceback), two entries in one millisecond, and
+        // a millisecond with more entries than it has ids.
+        let mut rows: Vec<(i64, i64, String)> = vec![
+            (1, 2_000, "second".into()),
+            (2, 3_000, "third, same ms as the fourth".into()),
+            (3, 1_000, "first, stored late".into()),
+            (4, 3_000, "fourth".into()),
+        ];
+        for i in 0..ID_PER_MS + 1 {
+            rows.push((10 + i, 4_000, format!("crowd {i}")));
+        }
+        for (id, ts, message) in &rows {
+            conn.execute(
+                "INSERT INTO logs (id, timestamp, seen_max, container, stream, level, message) VALUES (?1, ?2, ?2, 'web', 'stdout', 2, ?3)",
+                params![id, ts, message],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO logs_fts (rowid, message) VALUES (?1, ?2)",
+                params![id, message],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO _meta (key, value) VALUES ('last_log_id', '5000')",
+            [],
+        )
+        .unwrap();
+
+        shared::db::migrate(&mut conn, MIGRATIONS).unwrap();
+        let after = ids_and_messages(&conn);
+        let order: Vec<&str> = after.iter().take(4).map(|r| r.2.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "first, stored late",
+                "second",
+                "third, same ms as the fourth",
+                "fourth"
+            ]
+        );
+        assert_eq!(after[0].0, 1_000 * ID_PER_MS);
+        assert_eq!(
+            (after[2].0, after[3].0),
+            (3_000 * ID_PER_MS, 3_000 * ID_PER_MS + 1)
+        );
+        assert_eq!(after[0].1, 3, "the old id is the ingest sequence");
+        assert!(after.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(
+            after.last().map(|r| r.2.as_str()),
+            Some(format!("crowd {ID_PER_MS}").as_str())
+        );
+        // The search index follows the new ids; new entries continue the old sequence.
+        let found = list(
+            &conn,
+            &Filter {
+                search: Some("stored late".into()),
+                ..Filter::default()
+            },
+            10,
+            0,
+        )
+        .unwrap();
+        assert_eq!(found.logs.len(), 1);
+        assert_eq!(found.logs[0].id, 1_000 * ID_PER_MS);
+        let stored = store_batch(&mut conn, &[new_entry(5_000, "new")], &[]).unwrap();
+        assert_eq!(stored[0].seq, 5001);
+        let key: Option<String> = conn
+            .query_row(
+                "SELECT value FROM _meta WHERE key = 'last_log_id'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap();
+        assert_eq!(key, None);
+    }
+
+    #[test]
+    fn histogram_bars_have_round_widths() {
+        let minute = 60_000;
+        assert_eq!(bucket_width(0, 60 * minute, 60), minute);
+        assert_eq!(bucket_width(0, 60 * minute, 4), 15 * minute);
+        assert_eq!(bucket_width(0, 61 * minute, 60), 2 * minute);
+        assert_eq!(bucket_width(0, 24 * 60 * minute, 24), 60 * minute);
+        assert_eq!(bucket_width(0, 100, 60), 1_000);
+        let conn = memory_db();
+        // 04:01 → 05:01 in 4 bars: 15-minute bars from 04:00, five of them.
+        let since = 4 * 60 * minute + minute;
+        let (bars, width) =
+            histogram(&conn, &Filter::default(), since, since + 60 * minute, 4).unwrap();
+        assert_eq!(width, 15 * minute);
+        let starts: Vec<&str> = bars.iter().map(|b| &b.start[11..16]).collect();
+        assert_eq!(starts, ["04:00", "04:15", "04:30", "04:45", "05:00"]);
     }
 
     #[test]

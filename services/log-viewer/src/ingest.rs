@@ -55,6 +55,9 @@ pub struct IngestStatus {
     pub watched: Mutex<Vec<String>>,
     /// Times the search index was compacted after deletions.
     pub compactions: AtomicU64,
+    /// What the last scan of `LOG_SOURCES` met: `None` before the first, `Some(Err(why))`
+    /// when the directory could not be read (missing, not a directory, no permission).
+    pub sources: Mutex<Option<Result<(), String>>>,
 }
 
 impl IngestStatus {
@@ -64,6 +67,18 @@ impl IngestStatus {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// What the last scan of `LOG_SOURCES` met (see [`IngestStatus::sources`]).
+    pub fn sources(&self) -> Option<Result<(), String>> {
+        self.sources
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_sources(&self, scanned: Result<(), String>) {
+        *self.sources.lock().unwrap_or_else(|p| p.into_inner()) = Some(scanned);
     }
 }
 
@@ -173,9 +188,11 @@ impl Ingest {
         let found = match discovery::scan(&self.config.log_sources, &self.config.containers) {
             Ok(found) => {
                 self.sources_error_logged = false;
+                self.status.set_sources(Ok(()));
                 found
             }
             Err(e) => {
+                self.status.set_sources(Err(e.to_string()));
                 if !self.sources_error_logged {
                     log::warn!(
                         "cannot read LOG_SOURCES {}: {e} (retrying every rescan)",

@@ -167,6 +167,21 @@ fn from_leading_token(message: &str) -> Option<Level> {
     None
 }
 
+/// `line` after a leading timestamp, zone and process id (`2026-01-20 10:00:00.123 UTC [81] `,
+/// PostgreSQL's default prefix), or `line` itself when it has none.
+pub fn after_time_prefix(line: &str) -> &str {
+    let mut rest = line.trim_start();
+    for _ in 0..6 {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let token = &rest[..end];
+        if token.is_empty() || !(looks_like_time(token) || is_zone_or_pid(token)) {
+            break;
+        }
+        rest = rest[end..].trim_start();
+    }
+    rest
+}
+
 /// `UTC`, `GMT` or a bracketed process id like `[81]` (PostgreSQL's prefix).
 fn is_zone_or_pid(token: &str) -> bool {
     matches!(token, "UTC" | "GMT")

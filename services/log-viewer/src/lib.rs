@@ -51,6 +51,8 @@ pub struct State {
     pub watchdog: Arc<Watchdog>,
     /// `UI_LINKS`, for the page's header.
     pub ui_links: shared::web::UiLinks,
+    /// `LOG_SOURCES`, named by `/health`.
+    pub log_sources: std::path::PathBuf,
 }
 
 impl AsRef<shared::web::UiLinks> for State {
@@ -115,6 +117,7 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
         shutdown: shutdown.clone(),
         watchdog: Arc::clone(&watchdog),
         ui_links: config.common.ui_links.clone(),
+        log_sources: config.log_sources.clone(),
     });
     let http = server.spawn(routes(), state, shutdown.clone())?;
     Ok(Running::new(addr, shutdown, watchdog)

@@ -1,6 +1,6 @@
 //! Multiline reassembly: lines of one container and stream that continue the previous entry
-//! (indented lines, blank lines, Python tracebacks, Java `Caused by:`/`... N more`) are joined
-//! to it with `\n`. An entry closes when the next line is not a continuation, when it grows too
+//! (indented lines, blank lines, Python tracebacks, Java `Caused by:`/`... N more`,
+//! PostgreSQL's `DETAIL:`/`HINT:`/`STATEMENT:`/`CONTEXT:` lines) are joined to it with `\n`. An entry closes when the next line is not a continuation, when it grows too
 //! large, or when a poll finds nothing new for it and [`IDLE_CLOSE`] has passed since its last
 //! line — so a traceback written across two polls is still one entry.
 
@@ -140,7 +140,24 @@ pub fn is_continuation(line: &str, in_traceback: bool) -> bool {
     if PREFIXES[..5].iter().any(|p| line.starts_with(p)) {
         return true;
     }
-    in_traceback && is_exception_line(line)
+    is_postgres_detail(line) || (in_traceback && is_exception_line(line))
+}
+
+/// The lines PostgreSQL writes after an `ERROR:`/`FATAL:`/`LOG:` line about that same message,
+/// each with the usual prefix (`2026-01-20 10:04:12.532 UTC [93] DETAIL:  Key (id)=(42)
+/// already exists.`). Alone, each would be an entry of its own (and an ERROR, from stderr).
+const POSTGRES_DETAILS: [&str; 6] = [
+    "DETAIL:",
+    "HINT:",
+    "STATEMENT:",
+    "CONTEXT:",
+    "QUERY:",
+    "LOCATION:",
+];
+
+fn is_postgres_detail(line: &str) -> bool {
+    let rest = level::after_time_prefix(line);
+    POSTGRES_DETAILS.iter().any(|p| rest.starts_with(p))
 }
 
 /// Whether the entry is inside a Python traceback after `line`.
@@ -240,6 +257,66 @@ mod tests {
             "done",
         ]);
         assert_eq!(entries.len(), 2, "{entries:?}");
+    }
+
+    #[test]
+    fn postgres_details_join_the_message_they_belong_to() {
+        let fixture = include_str!("../tests/fixtures/postgres.log");
+        let mut assembler = Assembler::new("stderr");
+        let now = Instant::now();
+        let mut entries: Vec<Entry> = Vec::new();
+        for (i, text) in fixture.lines().enumerate() {
+            entries.extend(assembler.push(line(text, i as u64 * 10), now));
+        }
+        entries.extend(assembler.flush());
+        let summary: Vec<(Level, usize, &str)> = entries
+            .iter()
+            .map(|e| {
+                let first = e.message.lines().next().unwrap_or("");
+                (
+                    e.level,
+                    e.message.lines().count(),
+                    level::after_time_prefix(first),
+                )
+            })
+            .collect();
+        let errors: Vec<_> = summary.iter().filter(|s| s.0 >= Level::Error).collect();
+        assert_eq!(errors.len(), 4, "three ERRORs and a FATAL: {summary:#?}");
+        assert_eq!(entries.len(), 10, "{summary:#?}");
+        assert!(
+            summary.iter().all(|s| !is_postgres_detail(s.2)),
+            "no entry starts with a detail line: {summary:#?}"
+        );
+        let duplicate = &entries[3].message;
+        assert!(
+            duplicate.contains("ERROR:  duplicate key value"),
+            "{duplicate}"
+        );
+        assert!(duplicate.contains("DETAIL:  Key (id)=(42) already exists."));
+        assert!(duplicate.ends_with("VALUES (42, 7, 9.99)"), "{duplicate}");
+        // A multi-line STATEMENT keeps its indented lines; CONTEXT and QUERY join too.
+        assert_eq!(
+            entries[4].message.lines().count(),
+            5,
+            "{}",
+            entries[4].message
+        );
+        assert_eq!(
+            entries[5].message.lines().count(),
+            4,
+            "{}",
+            entries[5].message
+        );
+        assert_eq!(entries[7].level, Level::Critical);
+        assert_eq!(entries[7].message.lines().count(), 2);
+        // Without the prefix too, and a word that only looks like one does not join.
+        assert!(is_postgres_detail(
+            "HINT:  No function matches the given name."
+        ));
+        assert!(!is_postgres_detail(
+            "2026-01-20 10:00:00 UTC [1] LOG:  DETAIL: later"
+        ));
+        assert!(!is_postgres_detail("DETAILS: none"));
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub fn tail(request: &Request) -> Result<(TailFilter, Option<i64>), ApiError> {
     {
         Some(raw) => Some(raw.trim().parse::<i64>().map_err(|_| {
             ApiError::bad_request(format!(
-                "header 'Last-Event-ID' must be an entry id (got {raw:?})"
+                "header 'Last-Event-ID' must be a live-tail event id (got {raw:?})"
             ))
         })?),
         None => params::integer(request, "since_id", 0)?,

@@ -206,11 +206,13 @@ pub fn event_stream(
 ) -> StreamFn {
     Box::new(move |out: &mut StreamWriter| {
         let started = Instant::now();
-        let mut last_id = 0;
+        // Entries go out in ingest order: `seq` both dedupes (the replay and the live queue
+        // may overlap) and is the `id:` a reconnecting client sends back.
+        let mut last_seq = 0;
         out.write_all(b"retry: 3000\n: connected\n\n")?;
         for entry in &replay {
             write_entry(out, entry)?;
-            last_id = entry.id;
+            last_seq = entry.seq;
         }
         out.flush()?;
         let mut last_write = Instant::now();
@@ -223,14 +225,14 @@ pub fn event_stream(
                 return out.flush();
             }
             match subscription.next(Duration::from_millis(500)) {
-                Ok(entry) if entry.id > last_id => {
+                Ok(entry) if entry.seq > last_seq => {
                     write_entry(out, &entry)?;
-                    last_id = entry.id;
+                    last_seq = entry.seq;
                     // Send what is queued right away, then flush once.
                     while let Some(more) = subscription.next_queued() {
-                        if more.id > last_id {
+                        if more.seq > last_seq {
                             write_entry(out, &more)?;
-                            last_id = more.id;
+                            last_seq = more.seq;
                         }
                     }
                     out.flush()?;
@@ -256,7 +258,7 @@ pub fn event_stream(
 
 fn write_entry(out: &mut dyn Write, entry: &EntryPreview) -> std::io::Result<()> {
     let data = serde_json::to_string(entry).map_err(std::io::Error::other)?;
-    write!(out, "id: {}\nevent: log\ndata: {data}\n\n", entry.id)
+    write!(out, "id: {}\nevent: log\ndata: {data}\n\n", entry.seq)
 }
 
 #[cfg(test)]
@@ -268,6 +270,7 @@ mod tests {
     fn entry(id: i64, container: &str, level: Level, message: &str) -> LogEntry {
         LogEntry {
             id,
+            seq: id,
             timestamp: "2026-01-01T00:00:00Z".into(),
             container: container.into(),
             stream: "stdout".into(),

@@ -505,9 +505,10 @@ fn service_env(work: &Path, max_entries: u64) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The id of the newest entry (0 when there is none): ids count the entries ever stored,
-/// from 1, and are never reused, so this still counts when the cap deletes old entries.
-fn newest_id(client: &mut Client) -> u64 {
+/// How many entries were ever stored: `/api/logs`'s `tail_cursor`, the ingest sequence,
+/// counts them from 1 and never goes back, so this still counts when the cap deletes old
+/// entries (entry ids follow time, not arrival).
+fn stored_count(client: &mut Client) -> u64 {
     let request = request_bytes("GET", "/api/logs?limit=1", Some(API_KEY), None);
     let reply = client.send(&request).expect("GET /api/logs?limit=1 failed");
     assert_eq!(
@@ -515,7 +516,7 @@ fn newest_id(client: &mut Client) -> u64 {
         "GET /api/logs?limit=1 answered {}",
         reply.status
     );
-    reply.json()["logs"][0]["id"].as_u64().unwrap_or(0)
+    reply.json()["tail_cursor"].as_u64().unwrap_or(0)
 }
 
 /// `GET /health`'s `logs_indexed`: the entries stored now.
@@ -588,7 +589,7 @@ fn ingest(service: &Service, log: &Path, from: u64, to: u64, timeout: Duration) 
     ));
     let data = generate(from, to);
     let mut client = Client::connect(service.addr()).expect("cannot connect to the service");
-    let before = newest_id(&mut client);
+    let before = stored_count(&mut client);
     assert_eq!(
         before, from,
         "the service holds {before} entries before writing line {from}"
@@ -617,7 +618,7 @@ fn ingest(service: &Service, log: &Path, from: u64, to: u64, timeout: Duration) 
     let (mut p10, mut p90) = (None, None);
     let mut last_report = began;
     let elapsed = loop {
-        let stored = newest_id(&mut client).saturating_sub(from);
+        let stored = stored_count(&mut client).saturating_sub(from);
         let now = began.elapsed();
         if stored * 10 >= lines {
             p10.get_or_insert(now);

@@ -159,7 +159,7 @@ fn empty_history_shapes() {
             .into_iter()
             .filter(|k| k != "total_capped")
             .collect::<Vec<_>>(),
-        vec!["limit", "logs", "offset", "total"],
+        vec!["limit", "logs", "offset", "tail_cursor", "total"],
         "{logs}"
     );
     assert_eq!(logs["logs"], serde_json::json!([]));

@@ -598,10 +598,21 @@ fn max_entries_trims_oldest_and_search_stays_consistent() {
 #[test]
 fn missing_log_sources_is_retried() {
     let server = TestServer::start_without_sources(&[]);
-    let health = server.json("/health");
+    server.wait_polls(3);
+    // Said, but not a failure: the service works and retries (README, "/health").
+    let health = server.get("/health");
+    assert_eq!(health.status, 200);
+    let health = health.json();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["containers_watched"], 0);
-    server.wait_polls(3);
+    assert_eq!(health["log_sources"]["readable"], false, "{health}");
+    assert_eq!(health["log_sources"]["path"], server.setting("LOG_SOURCES"));
+    assert!(
+        health["log_sources"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("No such file")),
+        "{health}"
+    );
     server.docker.create_root();
     let c = server.docker.add_with_log(
         "late",
@@ -612,7 +623,10 @@ fn missing_log_sources_is_retried() {
         "container=late",
         &strings(&["written before discovery", "written after"]),
     );
-    assert_eq!(server.json("/health")["containers_watched"], 1);
+    let health = server.json("/health");
+    assert_eq!(health["containers_watched"], 1);
+    assert_eq!(health["log_sources"]["readable"], true, "{health}");
+    assert!(health["log_sources"].get("error").is_none(), "{health}");
 }
 
 #[test]

@@ -7,6 +7,7 @@
 mod api;
 mod health;
 mod ingest;
+mod order;
 mod request_target;
 mod search;
 mod support;
