@@ -640,10 +640,14 @@
       return ['msg', 'message'].find((k) => typeof fields[k] === 'string') || null;
     }
 
-    /** One line of a JSON entry: its message first, then the other fields as key=value chips. */
+    /** Fields the row already shows in its own columns (level, time): no chip for them. */
+    const SHOWN_IN_COLUMNS = ['level', 'lvl', 'severity', 'time', 'timestamp', 'ts', '@timestamp'];
+
+    /** One line of a JSON entry: its message first, then the other fields as key=value chips
+     *  (all of them, level and time included, in the expanded view and the raw line). */
     function jsonLine(fields) {
       const key = jsonMessageKey(fields);
-      const chips = Object.keys(fields).filter((k) => k !== key).map((k) => {
+      const chips = Object.keys(fields).filter((k) => k !== key && !SHOWN_IN_COLUMNS.includes(k)).map((k) => {
         let value = fieldText(fields[k]);
         if (value.length > 120) value = value.slice(0, 120) + '…';
         return el('span', { class: 'chip', title: k + '=' + fieldText(fields[k]) },
