@@ -1,5 +1,6 @@
 //! The accept loop and the per-connection request cycle.
 
+use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -25,6 +26,10 @@ const CONNECTION_STACK: usize = 1024 * 1024;
 const MIN_BODY_BUDGET: usize = 8 * 1024 * 1024;
 /// How long a graceful stop waits for in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Connection threads kept waiting for the next connection once theirs closed.
+const MAX_IDLE_THREADS: usize = 16;
+/// How long an idle connection thread waits for a connection before it exits.
+const IDLE_THREAD_KEEP: Duration = Duration::from_secs(10);
 
 /// What the server enforces on every connection and request.
 #[derive(Debug, Clone)]
@@ -101,6 +106,7 @@ impl Server {
             slots: Semaphore::new(self.options.workers),
             body_budget: Semaphore::new(self.options.body_budget),
             open_connections: AtomicUsize::new(0),
+            idle_threads: IdleThreads::default(),
             options: self.options,
             router,
             state,
@@ -121,6 +127,7 @@ struct Shared<S> {
     slots: Semaphore,
     body_budget: Semaphore,
     open_connections: AtomicUsize,
+    idle_threads: IdleThreads,
     shutdown: Shutdown,
 }
 
@@ -163,17 +170,84 @@ fn start_connection<S: Send + Sync + 'static>(
         return;
     }
     shared.open_connections.fetch_add(1, Ordering::SeqCst);
+    let Some((stream, peer)) = shared.idle_threads.hand_off((stream, peer)) else {
+        return;
+    };
     let for_thread = Arc::clone(shared);
     let spawned = thread::Builder::new()
         .name("http-conn".to_string())
         .stack_size(CONNECTION_STACK)
         .spawn(move || {
-            let _open = OpenConnection(&for_thread.open_connections);
-            serve_connection(&for_thread, stream, peer);
+            let mut next = Some((stream, peer));
+            while let Some((stream, peer)) = next {
+                {
+                    let _open = OpenConnection(&for_thread.open_connections);
+                    serve_connection(&for_thread, stream, peer);
+                }
+                next = for_thread.idle_threads.wait(&for_thread.shutdown);
+            }
         });
     if let Err(e) = spawned {
         shared.open_connections.fetch_sub(1, Ordering::SeqCst);
         log::warn!("cannot start a connection thread: {e}");
+    }
+}
+
+/// Connection threads whose connection closed, waiting (up to `MAX_IDLE_THREADS` of them,
+/// each for `IDLE_THREAD_KEEP`) to serve a newly accepted one: a client that opens a
+/// connection per request then costs no thread creation (`mmap` of the stack, `clone3`,
+/// `munmap` at exit) per request.
+#[derive(Default)]
+struct IdleThreads {
+    state: Mutex<IdleState>,
+    arrived: Condvar,
+}
+
+/// Accepted connections handed to idle threads, and how many threads wait; never more
+/// connections than waiting threads, so none is left behind.
+#[derive(Default)]
+struct IdleState {
+    handed: VecDeque<(TcpStream, SocketAddr)>,
+    waiting: usize,
+}
+
+impl IdleThreads {
+    /// Gives the connection to a waiting thread, or back when none waits.
+    fn hand_off(&self, conn: (TcpStream, SocketAddr)) -> Option<(TcpStream, SocketAddr)> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.waiting <= state.handed.len() {
+            return Some(conn);
+        }
+        state.handed.push_back(conn);
+        drop(state);
+        self.arrived.notify_one();
+        None
+    }
+
+    /// Waits for a connection; `None` when enough threads already wait, after
+    /// `IDLE_THREAD_KEEP`, or on shutdown (noticed within `READ_SLICE`).
+    fn wait(&self, shutdown: &Shutdown) -> Option<(TcpStream, SocketAddr)> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.waiting >= MAX_IDLE_THREADS {
+            return None;
+        }
+        state.waiting += 1;
+        let deadline = Instant::now() + IDLE_THREAD_KEEP;
+        let conn = loop {
+            if let Some(conn) = state.handed.pop_front() {
+                break Some(conn);
+            }
+            if shutdown.is_set() || Instant::now() >= deadline {
+                break None;
+            }
+            state = self
+                .arrived
+                .wait_timeout(state, READ_SLICE)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        };
+        state.waiting -= 1;
+        conn
     }
 }
 
