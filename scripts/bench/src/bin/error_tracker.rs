@@ -1,7 +1,8 @@
 //! `bench-error-tracker`: starts the release `error-tracker` binary and measures
 //!
 //! 1. `POST /api/errors` throughput and latency at 1 and 8 keep-alive clients, for one
-//!    repeated fingerprint and for all-distinct fingerprints (~1 KB Python tracebacks);
+//!    repeated fingerprint and for all-distinct fingerprints (~1 KB Python tracebacks), and
+//!    for all-distinct fingerprints with one connection per request (`Connection: close`);
 //! 2. `GET /api/errors?limit=50` and `...&offset=5000` latency with exactly 10,000
 //!    unresolved groups stored (a second service instance on a fresh database, because the
 //!    write phases leave an unknown, larger number of groups behind);
