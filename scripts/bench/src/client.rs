@@ -50,6 +50,21 @@ pub fn request_bytes(
     bytes
 }
 
+/// `request` (from [`request_bytes`]) with a `Connection: close` header after its request
+/// line: the server answers and closes, so a [`Client`] opens a new connection (timed as part
+/// of the request) for the next one.
+pub fn connection_close(request: &[u8]) -> Vec<u8> {
+    let line_end = request
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map_or(request.len(), |pos| pos + 2);
+    let mut bytes = Vec::with_capacity(request.len() + 19);
+    bytes.extend_from_slice(&request[..line_end]);
+    bytes.extend_from_slice(b"Connection: close\r\n");
+    bytes.extend_from_slice(&request[line_end..]);
+    bytes
+}
+
 /// One keep-alive connection to a server; reconnects when the server closed it.
 pub struct Client {
     addr: SocketAddr,

@@ -1,7 +1,8 @@
 //! `bench-error-tracker`: starts the release `error-tracker` binary and measures
 //!
 //! 1. `POST /api/errors` throughput and latency at 1 and 8 keep-alive clients, for one
-//!    repeated fingerprint and for all-distinct fingerprints (~1 KB Python tracebacks);
+//!    repeated fingerprint and for all-distinct fingerprints (~1 KB Python tracebacks), and
+//!    for all-distinct fingerprints with one connection per request (`Connection: close`);
 //! 2. `GET /api/errors?limit=50` and `...&offset=5000` latency with exactly 10,000
 //!    unresolved groups stored (a second service instance on a fresh database, because the
 //!    write phases leave an unknown, larger number of groups behind);
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bench::client::{request_bytes, Client};
+use bench::client::{connection_close, request_bytes, Client};
 use bench::load::{Limits, MakeRequest, Phase, PhaseResult};
 use bench::procfs;
 use bench::service::Service;
@@ -313,6 +314,43 @@ fn phase<'a>(
     }
 }
 
+/// Targets of the one-connection-per-request phases (distinct fingerprints).
+const TARGET_CLOSE_RPS_1: f64 = 5_000.0;
+const TARGET_CLOSE_P99_1: Duration = Duration::from_millis(1);
+const TARGET_CLOSE_RPS_8: f64 = 10_000.0;
+
+/// `POST /api/errors` with all-distinct fingerprints at 1 and 8 clients, each request with
+/// `Connection: close` on a new TCP connection (curl, shell scripts, health checkers).
+fn close_phases(service: &Service, bodies: &ReportBodies, options: &Options) -> Vec<Row> {
+    let distinct = || connection_close(&bodies.distinct_request());
+    let limits = Limits {
+        max_requests: WRITE_REQUESTS,
+        max_time: options.phase_time,
+    };
+    let benchmark = "`POST /api/errors`, all-distinct fingerprints, a new connection per request (`Connection: close`)";
+    [1, 8]
+        .into_iter()
+        .map(|clients| {
+            progress(&format!("{benchmark}, {clients} client(s)"));
+            let result = phase(service, clients, limits, &distinct, report_accepted).run();
+            let rps = result.requests_per_second();
+            let target = if clients == 1 {
+                let p99 = result.latencies.percentile(99.0);
+                let met = rps >= TARGET_CLOSE_RPS_1 && p99 <= TARGET_CLOSE_P99_1;
+                ("≥ 5,000 req/s, p99 ≤ 1 ms".to_string(), met)
+            } else {
+                ("≥ 10,000 req/s".to_string(), rps >= TARGET_CLOSE_RPS_8)
+            };
+            Row {
+                benchmark: benchmark.to_string(),
+                clients,
+                result,
+                target: Some(target),
+            }
+        })
+        .collect()
+}
+
 /// `total` of `GET /api/errors?limit=1&<query>`.
 fn count_groups(service: &Service, query: &str) -> u64 {
     let path = format!("/api/errors?limit=1&{query}");
@@ -531,6 +569,7 @@ fn main() {
     let writes_idle = idle_rss_kib(&writes);
     wait_healthy(&writes);
     let mut rows = write_phases(&writes, &bodies, &options);
+    rows.extend(close_phases(&writes, &bodies, &options));
     let write_report = finish(writes, "write", writes_idle);
 
     progress("starting the list instance (fresh database)");
