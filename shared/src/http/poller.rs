@@ -3,8 +3,9 @@
 //! — without a thread each (`poll(2)` over all of them). A connection is handed to a request
 //! thread only once a complete head is buffered, and comes back here when it goes idle.
 //! So a thousand slow or silent clients cost a thousand small buffers, not a thousand
-//! threads, and a head that trickles in a byte at a time meets a deadline that those bytes
-//! do not reset.
+//! threads, a head that trickles in a byte at a time meets a deadline that those bytes do
+//! not reset, and at `MAX_CONNECTIONS` the stalest waiting connection makes room for a new
+//! one.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -24,6 +25,9 @@ const POLL_SLICE: Duration = Duration::from_millis(100);
 /// capped at `HEAD_FREE`, all waiting heads together stay within about
 /// `MAX_CONNECTIONS × HEAD_FREE + LARGE_HEADS × MAX_HEAD` (2 MiB + 1 MiB by default).
 const LARGE_HEADS: usize = 64;
+/// At `MAX_CONNECTIONS`, a waiting connection can be closed to make room once it has waited
+/// this long (a client that just connected gets the time to send its request).
+const EVICT_AFTER: Duration = Duration::from_secs(1);
 /// After `accept` fails (e.g. `EMFILE`), the listener rests this long before the next try.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 
@@ -81,6 +85,12 @@ struct Waiting {
 }
 
 impl Waiting {
+    /// Since when it has been waiting for its request: when its head started arriving, or
+    /// when it became idle (a trickling head does not make it look fresh).
+    fn waiting_since(&self) -> Instant {
+        self.head_started.unwrap_or(self.since)
+    }
+
     fn new(client: Client, buf: Vec<u8>, now: Instant) -> Waiting {
         let head_started = (!buf.is_empty()).then_some(now);
         Waiting {
@@ -218,10 +228,31 @@ impl Poller {
         }
     }
 
+    /// Takes a new connection. At `MAX_CONNECTIONS`, the connection that has waited the
+    /// longest for its request (idle, or its head still arriving) makes room, so stalled or
+    /// idle clients cannot lock everyone else out; only when no connection has waited
+    /// [`EVICT_AFTER`] (every one is busy with a request, or just arrived) is the new one
+    /// refused with a `503`.
     fn admit(&mut self, stream: TcpStream, peer: SocketAddr) {
         if self.open.load(Ordering::SeqCst) >= self.max_connections {
-            refuse(stream);
-            return;
+            let now = Instant::now();
+            let stalest = (0..self.waiting.len())
+                .filter(|&i| now.duration_since(self.waiting[i].waiting_since()) >= EVICT_AFTER)
+                .min_by_key(|&i| self.waiting[i].waiting_since());
+            match stalest {
+                Some(i) => {
+                    let evicted = self.remove(i);
+                    log::debug!(
+                        "at MAX_CONNECTIONS: closing {} (silent {:.1} s) for a new connection",
+                        evicted.client.peer,
+                        evicted.waiting_since().elapsed().as_secs_f64()
+                    );
+                }
+                None => {
+                    refuse(stream);
+                    return;
+                }
+            }
         }
         let configured = stream
             .set_nonblocking(false)

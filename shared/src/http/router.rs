@@ -195,6 +195,11 @@ impl<S> Router<S> {
         self
     }
 
+    /// The largest body limit a route declares for itself, if any does.
+    pub fn largest_body_limit(&self) -> Option<usize> {
+        self.routes.iter().filter_map(|r| r.policy.max_body).max()
+    }
+
     /// Finds the route for a method and canonical path. `HEAD` finds `GET` routes.
     pub fn find(&self, method: &str, path: &str) -> RouteMatch<'_, S> {
         let parts: Vec<&str> = segments(path).collect();
@@ -302,6 +307,7 @@ mod tests {
         let router = router();
         let post = router.find("POST", "/api/errors");
         assert_eq!(post.policy().and_then(|p| p.max_body), Some(10));
+        assert_eq!(router.largest_body_limit(), Some(10));
         let health = router.find("GET", "/health");
         assert!(matches!(
             health.policy().map(|p| (p.rate, &p.guard)),

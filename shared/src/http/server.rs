@@ -27,8 +27,11 @@ use crate::secret::Secret;
 use crate::shutdown::Shutdown;
 use crate::time::http_date;
 
-/// The body budget is at least this many bytes (it is also at least 4 largest bodies).
-const MIN_BODY_BUDGET: usize = 8 * 1024 * 1024;
+/// The body budget is at least this many bytes (it is also at least 4 bodies of
+/// `MAX_BODY_SIZE`, and at least the largest body any route takes). A buffered body is
+/// parsed into about two more copies of itself, so 4 MiB of bodies cost about 12 MB at peak
+/// (`bench-attack`: 64 clients sending 256 KiB reports).
+const MIN_BODY_BUDGET: usize = 4 * 1024 * 1024;
 /// How long a graceful stop waits for in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// After an early answer, how long and how much of the rest of the request is read and
@@ -58,6 +61,7 @@ pub struct ServerOptions {
     pub api_key: Option<Secret>,
     /// Bytes of request bodies held in memory at once, over all connections: without it,
     /// `MAX_CONNECTIONS` bodies of `MAX_BODY_SIZE` could be buffered together (256 MB).
+    /// Raised to the largest body limit of any route when that is larger.
     pub body_budget: usize,
 }
 
@@ -116,10 +120,15 @@ impl Server {
             shutdown.clone(),
         )?;
         let pool = Pool::new(self.options.workers);
+        // A route that takes larger bodies than the budget could never be served.
+        let body_budget = self
+            .options
+            .body_budget
+            .max(router.largest_body_limit().unwrap_or(0));
         let shared = Arc::new(Shared {
             limiter: RateLimiter::new(self.options.rate_limit),
             slots: Semaphore::new(self.options.workers),
-            body_budget: Semaphore::new(self.options.body_budget),
+            body_budget: Semaphore::new(body_budget),
             options: self.options,
             router,
             state,

@@ -58,7 +58,7 @@ const LONG_LINES_PER_SECOND: u64 = 50;
 /// Long lines stored before the long-message queries, and how long storing them may take.
 const STORED_LONG_LINES: u64 = 600;
 const INGEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// Ingestion counts as done when the newest entry id has not changed for this long.
+/// Ingestion counts as done when the count of stored entries has not changed for this long.
 const INGEST_SETTLED: Duration = Duration::from_secs(3);
 /// Docker's `json-file` driver splits a line into pieces of this many bytes.
 const DOCKER_PIECE: usize = 16 * 1024;
@@ -799,8 +799,9 @@ fn long_message_queries(instance: &Instance, deadline: Instant) -> String {
     let ingest_deadline = Instant::now() + INGEST_TIMEOUT;
     let written = append_long_lines(log, 0, STORED_LONG_LINES, 0, ingest_deadline);
     let addr = instance.service.addr();
-    // Wait until the newest entry id (ids count from 1) reaches the lines written, or stops
-    // growing for `INGEST_SETTLED` (multiline joining may make fewer entries than lines).
+    // Wait until the entries ever stored (`tail_cursor`, the ingest sequence) reach the lines
+    // written, or stop growing for `INGEST_SETTLED` (multiline joining may make fewer entries
+    // than lines). Entry ids sort as time, so they count nothing.
     let mut stored = 0;
     let mut changed = Instant::now();
     let request = request_bytes("GET", "/api/logs?limit=1", Some(API_KEY), None);
@@ -808,7 +809,7 @@ fn long_message_queries(instance: &Instance, deadline: Instant) -> String {
         let newest = Client::connect(addr)
             .and_then(|mut client| client.send(&request))
             .ok()
-            .and_then(|reply| reply.json()["logs"][0]["id"].as_u64())
+            .and_then(|reply| reply.json()["tail_cursor"].as_u64())
             .unwrap_or(0);
         if newest != stored {
             stored = newest;

@@ -256,10 +256,30 @@ fn survives_running_out_of_file_descriptors() {
 }
 
 #[test]
-fn connections_beyond_max_connections_are_refused_at_once() {
+fn at_max_connections_the_stalest_waiting_connection_makes_room() {
+    let s = TestServer::start(&[("MAX_CONNECTIONS", "2"), ("IDLE_TIMEOUT", "30")]);
+    let mut held = [s.connect(), s.connect()];
+    // Two silent connections fill the cap; a new client is still served, and one of the
+    // silent ones is closed to make room.
+    s.wait_healthy(Duration::from_secs(5));
+    let closed = held.iter_mut().any(|stream| {
+        let (_, closed) = read_until_close(stream, Duration::from_secs(5));
+        closed
+    });
+    assert!(closed, "no silent connection was closed to make room");
+}
+
+#[test]
+fn connections_beyond_max_connections_are_refused_when_all_are_busy() {
     let s = TestServer::start(&[("MAX_CONNECTIONS", "2"), ("IDLE_TIMEOUT", "5")]);
-    let held = [s.connect(), s.connect()];
-    // Once both are accepted, a third connection is refused (503) or closed at once.
+    // Two requests whose bodies are still arriving: busy, not waiting, so not evictable.
+    let head = format!(
+        "POST /api/errors HTTP/1.1\r\nHost: t\r\nX-API-Key: {KEY}\r\nContent-Length: 100\r\n\r\n{{"
+    );
+    let mut busy = [s.connect(), s.connect()];
+    for stream in &mut busy {
+        write_all(stream, head.as_bytes(), "a head and the start of a body");
+    }
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let answer = testing::get(s.addr, "/health", None);
@@ -271,11 +291,11 @@ fn connections_beyond_max_connections_are_refused_at_once() {
         }
         assert!(
             Instant::now() < deadline,
-            "a third connection was still served with MAX_CONNECTIONS=2: {answer:?}"
+            "a third connection was still served with two busy ones and MAX_CONNECTIONS=2: {answer:?}"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    drop(held);
+    drop(busy);
     s.wait_healthy(Duration::from_secs(5));
 }
 
