@@ -88,6 +88,17 @@ CREATE INDEX hourly_by_hour ON error_hourly (hour);
 INSERT INTO error_hourly (error_id, hour, count)
     SELECT error_id, timestamp / 3600000, count(*) FROM error_occurrences GROUP BY 1, 2;
 "#,
+    r#"
+-- New groups wait here, folded, until the writer adds them to the search index in a batch
+-- (`Job::IndexPending`): FTS5 writes a segment per transaction, which cost a third of the
+-- report throughput when every new group had its own. Search scans this small table too,
+-- so a group is found as soon as it is stored.
+CREATE TABLE search_pending (
+    id             INTEGER PRIMARY KEY REFERENCES errors (id) ON DELETE CASCADE,
+    type_folded    TEXT NOT NULL,
+    message_folded TEXT NOT NULL
+);
+"#,
 ];
 
 /// Milliseconds in an hour, the trend's bucket.
@@ -130,6 +141,8 @@ pub enum Job {
     /// Delete resolved groups resolved before the cutoff, and trend hours older than
     /// [`TREND_DAYS`] before `now_ms`.
     Retention { cutoff_ms: i64, now_ms: i64 },
+    /// Move the groups waiting in `search_pending` into the search index, in one batch.
+    IndexPending,
 }
 
 /// What a report did to its group.
@@ -166,6 +179,8 @@ pub enum Outcome {
     UpdatedMany(Vec<bool>),
     /// Retention: how many groups were deleted.
     Deleted(usize),
+    /// How many pending groups were added to the search index.
+    Indexed(usize),
 }
 
 /// Runs one job (called by the writer thread, inside its transaction).
@@ -204,8 +219,41 @@ pub fn apply(conn: &Connection, job: Job) -> rusqlite::Result<Outcome> {
             )?;
             Ok(Outcome::Deleted(deleted))
         }
+        Job::IndexPending => index_pending(conn).map(Outcome::Indexed),
     }
 }
+
+/// Adds the groups waiting in `search_pending` (at most [`INDEX_BATCH`]) to the search
+/// index and forgets them there; how many.
+fn index_pending(conn: &Connection) -> rusqlite::Result<usize> {
+    let mut pending = conn.prepare_cached(
+        "SELECT id, type_folded, message_folded FROM search_pending ORDER BY id LIMIT ?1",
+    )?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO errors_search (rowid, type_folded, message_folded) VALUES (?1, ?2, ?3)",
+    )?;
+    let mut last_id = None;
+    let mut indexed = 0;
+    let mut rows = pending.query([INDEX_BATCH])?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        insert.execute(params![
+            id,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?
+        ])?;
+        last_id = Some(id);
+        indexed += 1;
+    }
+    if let Some(last_id) = last_id {
+        conn.prepare_cached("DELETE FROM search_pending WHERE id <= ?1")?
+            .execute([last_id])?;
+    }
+    Ok(indexed)
+}
+
+/// Pending groups indexed in one job at most.
+const INDEX_BATCH: i64 = 4096;
 
 /// Resolves (keeping an earlier `resolved_at`) or reopens group `id`; whether it exists.
 fn set_resolved(conn: &Connection, id: i64, resolve: bool, now_ms: i64) -> rusqlite::Result<bool> {
@@ -269,7 +317,14 @@ fn store_report(
                 browser
             ])?;
             let id = conn.last_insert_rowid();
-            index_for_search(conn, id, &report.exception_type, &report.message)?;
+            conn.prepare_cached(
+                "INSERT INTO search_pending (id, type_folded, message_folded) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![
+                id,
+                fold(&report.exception_type),
+                fold(&report.message)
+            ])?;
             (ReportStatus::Created, id, 1)
         }
     };
@@ -356,7 +411,8 @@ pub fn backfill_search(conn: &mut Connection) -> rusqlite::Result<()> {
     {
         let mut groups = tx.prepare(
             "SELECT id, exception_type, message FROM errors
-             WHERE id NOT IN (SELECT rowid FROM errors_search)",
+             WHERE id NOT IN (SELECT rowid FROM errors_search)
+               AND id NOT IN (SELECT id FROM search_pending)",
         )?;
         let mut rows = groups.query([])?;
         while let Some(row) = rows.next()? {
@@ -500,6 +556,35 @@ fn summary_from_row(row: &Row) -> rusqlite::Result<GroupSummary> {
     })
 }
 
+/// The ids of the groups whose folded exception type or message contains `term` (folded),
+/// as a subquery, and its values. Indexed groups are found by the trigram index (three
+/// characters or more) or a scan of its texts (fewer: `instr` matches literally, so `%` and
+/// `_` match themselves); groups not indexed yet are in `search_pending`, a few hundred rows
+/// at most, scanned.
+fn search_matches(term: &str) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value as Sql;
+    let text = || Sql::Text(term.to_string());
+    let (indexed, mut values) = if term.chars().count() >= 3 {
+        let phrase = format!("\"{}\"", term.replace('"', "\"\""));
+        (
+            "SELECT rowid AS matched_id FROM errors_search WHERE errors_search MATCH ?",
+            vec![Sql::Text(phrase)],
+        )
+    } else {
+        (
+            "SELECT rowid AS matched_id FROM errors_search
+             WHERE instr(type_folded, ?) > 0 OR instr(message_folded, ?) > 0",
+            vec![text(), text()],
+        )
+    };
+    values.extend([text(), text()]);
+    let ids = format!(
+        "{indexed} UNION ALL SELECT id FROM search_pending
+         WHERE instr(type_folded, ?) > 0 OR instr(message_folded, ?) > 0"
+    );
+    (ids, values)
+}
+
 /// The groups matching `filter` (one page) and how many match in all.
 pub fn list(conn: &Connection, filter: &ListFilter) -> rusqlite::Result<(Vec<GroupSummary>, i64)> {
     use rusqlite::types::Value as Sql;
@@ -525,21 +610,6 @@ pub fn list(conn: &Connection, filter: &ListFilter) -> rusqlite::Result<(Vec<Gro
         conditions.push("id IN (SELECT error_id FROM error_sessions WHERE session_id = ?)");
         values.push(Sql::Text(session_id.clone()));
     }
-    let search = filter.search.as_deref().map(fold).filter(|s| !s.is_empty());
-    // Three characters or more: the trigram index finds the matches. Fewer: a scan of the
-    // folded texts (instr() matches literally, so `%` and `_` match themselves).
-    let phrase = search
-        .as_ref()
-        .filter(|s| s.chars().count() >= 3)
-        .map(|s| format!("\"{}\"", s.replace('"', "\"\"")));
-    if let Some(short) = search.as_ref().filter(|_| phrase.is_none()) {
-        conditions.push(
-            "id IN (SELECT rowid FROM errors_search
-                    WHERE instr(type_folded, ?) > 0 OR instr(message_folded, ?) > 0)",
-        );
-        values.push(Sql::Text(short.clone()));
-        values.push(Sql::Text(short.clone()));
-    }
     if let Some(since) = filter.since_ms {
         conditions.push("last_seen >= ?");
         values.push(Sql::Integer(since));
@@ -548,6 +618,12 @@ pub fn list(conn: &Connection, filter: &ListFilter) -> rusqlite::Result<(Vec<Gro
         conditions.push("last_seen <= ?");
         values.push(Sql::Integer(until));
     }
+    let matched = filter
+        .search
+        .as_deref()
+        .map(fold)
+        .filter(|s| !s.is_empty())
+        .map(|term| search_matches(&term));
     let where_sql = |search: Option<&str>| {
         let all: Vec<&str> = search
             .into_iter()
@@ -559,43 +635,34 @@ pub fn list(conn: &Connection, filter: &ListFilter) -> rusqlite::Result<(Vec<Gro
             format!(" WHERE {}", all.join(" AND "))
         }
     };
-    let with_phrase = |values: &[Sql]| -> Vec<Sql> {
-        phrase
-            .iter()
-            .map(|p| Sql::Text(p.clone()))
-            .chain(values.iter().cloned())
-            .collect()
+    let mut values: Vec<Sql> = match &matched {
+        Some((_, search_values)) => search_values.iter().cloned().chain(values).collect(),
+        None => values,
     };
     // The matches drive the count (each looked up by id), whatever the other filters.
-    let (count_from, count_search) = match phrase {
-        Some(_) => (
-            "errors_search CROSS JOIN errors ON errors.id = errors_search.rowid",
-            Some("errors_search MATCH ?"),
-        ),
-        None => ("errors", None),
-    };
+    let driven_by_matches = matched.as_ref().map(|(ids, _)| {
+        format!("({ids}) AS matched CROSS JOIN errors ON errors.id = matched.matched_id")
+    });
+    let count_from = driven_by_matches.as_deref().unwrap_or("errors");
     let total: i64 = conn
         .prepare_cached(&format!(
             "SELECT count(*) FROM {count_from}{}",
-            where_sql(count_search)
+            where_sql(None)
         ))?
-        .query_row(params_from_iter(with_phrase(&values).iter()), |row| {
-            row.get(0)
-        })?;
+        .query_row(params_from_iter(values.iter()), |row| row.get(0))?;
     // The page: a few matches are sorted; many are met soon along the sort order's index.
-    let (page_from, page_search) = match phrase {
-        Some(_) if total <= SORTED_MATCHES => (count_from, count_search),
-        Some(_) => (
-            "errors",
-            Some("id IN (SELECT rowid FROM errors_search WHERE errors_search MATCH ?)"),
-        ),
-        None => ("errors", None),
+    let many_matches = matched
+        .as_ref()
+        .filter(|_| total > SORTED_MATCHES)
+        .map(|(ids, _)| format!("id IN ({ids})"));
+    let page_from = match &many_matches {
+        Some(_) => "errors",
+        None => count_from,
     };
-    let mut values = with_phrase(&values);
     let sort = filter.sort.column();
     let page_sql = format!(
         "SELECT {SUMMARY_COLUMNS} FROM {page_from}{} ORDER BY {sort} DESC, id DESC LIMIT ? OFFSET ?",
-        where_sql(page_search)
+        where_sql(many_matches.as_deref())
     );
     values.push(Sql::Integer(filter.limit));
     values.push(Sql::Integer(filter.offset));
@@ -835,6 +902,51 @@ mod tests {
         assert_eq!(search(&conn, "0%"), vec![other]);
         assert_eq!(search(&conn, "error"), vec![ecole, street, other]);
         assert_eq!(search(&conn, ""), vec![ecole, street, other]);
+    }
+
+    #[test]
+    fn new_groups_are_found_while_pending_and_after_batch_indexing() {
+        let conn = migrated(MIGRATIONS);
+        let ecole = store(&conn, "ÉcoleError", "fermée");
+        let street = store(&conn, "KeyError", "Straße");
+        let pending = |conn: &Connection| -> i64 {
+            conn.query_row("SELECT count(*) FROM search_pending", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(pending(&conn), 2, "new groups wait for the batch");
+        for (term, expected) in [
+            ("ÉCOLE", vec![ecole]),
+            ("ss", vec![street]),
+            ("error", vec![ecole, street]),
+        ] {
+            assert_eq!(search(&conn, term), expected, "pending, {term:?}");
+        }
+        assert_eq!(
+            apply(&conn, Job::IndexPending).unwrap(),
+            Outcome::Indexed(2)
+        );
+        assert_eq!(pending(&conn), 0);
+        assert_eq!(
+            apply(&conn, Job::IndexPending).unwrap(),
+            Outcome::Indexed(0)
+        );
+        let later = store(&conn, "ÉcoleError", "encore");
+        for (term, expected) in [
+            ("ÉCOLE", vec![ecole, later]),
+            ("ss", vec![street]),
+            ("error", vec![ecole, street, later]),
+        ] {
+            assert_eq!(
+                search(&conn, term),
+                expected,
+                "indexed and pending, {term:?}"
+            );
+        }
+        // A deleted group leaves both the index and the pending table.
+        conn.execute("DELETE FROM errors WHERE id IN (?1, ?2)", [ecole, later])
+            .unwrap();
+        assert_eq!(pending(&conn), 0);
+        assert_eq!(search(&conn, "école"), Vec::<i64>::new());
     }
 
     #[test]

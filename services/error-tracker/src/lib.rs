@@ -13,6 +13,7 @@ pub mod fingerprint;
 pub mod ingest;
 pub mod query;
 pub mod retention;
+pub mod search_index;
 pub mod web;
 
 use std::sync::Arc;
@@ -96,6 +97,7 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
         config.retention_interval,
         shutdown.clone(),
     )?;
+    let search_index = search_index::spawn(writer.clone(), shutdown.clone())?;
     let (alerts, alert_sender) =
         alerts::Alerts::start(&config.alerts, &config.base_url, shutdown.clone())?;
     let watchdog = Watchdog::new(shutdown.clone());
@@ -112,6 +114,7 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
     Ok(Running::new(addr, shutdown, watchdog)
         .with_thread(http)
         .with_thread(retention)
+        .with_thread(search_index)
         .with_thread(alert_sender)
         .with_finisher(move || writer_handle.finish()))
 }

@@ -1,0 +1,34 @@
+//! The search-index thread: a few times a second, asks the writer to move the groups waiting
+//! in `search_pending` into the FTS5 search index, in one batch. FTS5 writes a new segment
+//! per transaction, so indexing each new group in its report's own transaction cost a third
+//! of the report throughput; batched, it costs next to nothing. Search scans the pending
+//! groups too, so nothing is ever unfindable in between.
+
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use shared::writer::Writer;
+use shared::Shutdown;
+
+use crate::db::{Job, Outcome};
+
+/// How often pending groups are indexed.
+const INTERVAL: Duration = Duration::from_millis(250);
+
+/// Starts the thread; it ends within ~100 ms of shutdown (pending groups stay pending and
+/// are indexed after the next start).
+pub fn spawn(writer: Writer<Job, Outcome>, shutdown: Shutdown) -> std::io::Result<JoinHandle<()>> {
+    thread::Builder::new()
+        .name("search-index".to_string())
+        .spawn(move || {
+            while shutdown.sleep(INTERVAL) {
+                shared::health::fault_point("search-index");
+                match writer.submit(Job::IndexPending) {
+                    Ok(Outcome::Indexed(0)) => {}
+                    Ok(Outcome::Indexed(n)) => log::debug!("search index: {n} new groups"),
+                    Ok(other) => log::error!("search indexing got an unexpected outcome {other:?}"),
+                    Err(e) => log::warn!("search indexing failed (will retry): {e:?}"),
+                }
+            }
+        })
+}
