@@ -197,7 +197,7 @@ impl Poller {
                 }
             }
             self.expire(stopping);
-            if listen && fds[1].revents != 0 && !self.accept_all() {
+            if listen && fds[1].revents != 0 && !self.accept_all(dispatch) {
                 accept_after = Instant::now() + ACCEPT_BACKOFF;
             }
         }
@@ -211,11 +211,17 @@ impl Poller {
         }
     }
 
-    /// Accepts every pending connection; `false` when `accept` failed (to back off).
-    fn accept_all(&mut self) -> bool {
+    /// Accepts every pending connection; `false` when `accept` failed (to back off). A
+    /// client usually sends its request right after connecting: what has already arrived is
+    /// read at once, without waiting for the next `poll`.
+    fn accept_all(&mut self, dispatch: &mut Dispatch<'_>) -> bool {
         loop {
             match self.listener.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer),
+                Ok((stream, peer)) => {
+                    if self.admit(stream, peer) {
+                        self.read_from(self.waiting.len() - 1, dispatch);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -233,7 +239,7 @@ impl Poller {
     /// idle clients cannot lock everyone else out; only when no connection has waited
     /// [`EVICT_AFTER`] (every one is busy with a request, or just arrived) is the new one
     /// refused with a `503`.
-    fn admit(&mut self, stream: TcpStream, peer: SocketAddr) {
+    fn admit(&mut self, stream: TcpStream, peer: SocketAddr) -> bool {
         if self.open.load(Ordering::SeqCst) >= self.max_connections {
             let now = Instant::now();
             let stalest = (0..self.waiting.len())
@@ -250,7 +256,7 @@ impl Poller {
                 }
                 None => {
                     refuse(stream);
-                    return;
+                    return false;
                 }
             }
         }
@@ -261,7 +267,7 @@ impl Poller {
             .and(stream.set_write_timeout(Some(self.idle_timeout)));
         if let Err(e) = configured {
             log::debug!("cannot configure connection from {peer}: {e}");
-            return;
+            return false;
         }
         self.open.fetch_add(1, Ordering::SeqCst);
         let client = Client {
@@ -271,10 +277,11 @@ impl Poller {
         };
         self.waiting
             .push(Waiting::new(client, Vec::new(), Instant::now()));
+        true
     }
 
-    /// Reads what connection `i` has sent; dispatches it once its head is complete (or
-    /// cannot become a valid one), drops it when the peer has gone.
+    /// Reads what connection `i` has sent (never blocking); dispatches it once its head is
+    /// complete (or cannot become a valid one), drops it when the peer has gone.
     fn read_from(&mut self, i: usize, dispatch: &mut Dispatch<'_>) {
         let waiting = &mut self.waiting[i];
         if waiting.buf.len() >= HEAD_FREE && !waiting.large {
@@ -297,7 +304,7 @@ impl Poller {
         };
         let mut chunk = [0u8; 4096];
         let room = (limit - waiting.buf.len().min(limit)).clamp(1, chunk.len());
-        match waiting.client.stream.read(&mut chunk[..room]) {
+        match recv_now(&waiting.client.stream, &mut chunk[..room]) {
             Ok(0) => {
                 self.remove(i);
             }
@@ -349,6 +356,24 @@ impl Poller {
             self.large_heads -= 1;
         }
         waiting
+    }
+}
+
+/// Reads what has arrived without ever blocking the poller (`WouldBlock` when nothing has).
+fn recv_now(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the duration of the call.
+    let n = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
     }
 }
 
