@@ -234,7 +234,7 @@ fn index_pending(conn: &Connection) -> rusqlite::Result<usize> {
     )?;
     let mut last_id = None;
     let mut indexed = 0;
-    let mut rows = pending.query([INDEX_BATCH])?;
+    let mut rows = pending.query([INDEX_BATCH as i64])?;
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
         insert.execute(params![
@@ -252,8 +252,8 @@ fn index_pending(conn: &Connection) -> rusqlite::Result<usize> {
     Ok(indexed)
 }
 
-/// Pending groups indexed in one job at most.
-const INDEX_BATCH: i64 = 4096;
+/// Pending groups indexed in one job at most (a few milliseconds of the writer's time).
+pub const INDEX_BATCH: usize = 2048;
 
 /// Resolves (keeping an earlier `resolved_at`) or reopens group `id`; whether it exists.
 fn set_resolved(conn: &Connection, id: i64, resolve: bool, now_ms: i64) -> rusqlite::Result<bool> {

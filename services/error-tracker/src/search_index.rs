@@ -10,7 +10,7 @@ use std::time::Duration;
 use shared::writer::Writer;
 use shared::Shutdown;
 
-use crate::db::{Job, Outcome};
+use crate::db::{self, Job, Outcome};
 
 /// How often pending groups are indexed (250 ms measured slightly slower: more, smaller
 /// batches; at 5,000 new groups a second a second's worth is a small table to scan).
@@ -22,14 +22,30 @@ pub fn spawn(writer: Writer<Job, Outcome>, shutdown: Shutdown) -> std::io::Resul
     thread::Builder::new()
         .name("search-index".to_string())
         .spawn(move || {
-            while shutdown.sleep(INTERVAL) {
-                shared::health::fault_point("search-index");
-                match writer.submit(Job::IndexPending) {
-                    Ok(Outcome::Indexed(0)) => {}
-                    Ok(Outcome::Indexed(n)) => log::debug!("search index: {n} new groups"),
-                    Ok(other) => log::error!("search indexing got an unexpected outcome {other:?}"),
-                    Err(e) => log::warn!("search indexing failed (will retry): {e:?}"),
+            let mut more = false;
+            // A full batch means more are waiting: go on at once (each batch is its own
+            // write, so reports interleave), else rest until the next round.
+            while more || shutdown.sleep(INTERVAL) {
+                if shutdown.is_set() {
+                    return;
                 }
+                shared::health::fault_point("search-index");
+                more = match writer.submit(Job::IndexPending) {
+                    Ok(Outcome::Indexed(n)) => {
+                        if n > 0 {
+                            log::debug!("search index: {n} new groups");
+                        }
+                        n >= db::INDEX_BATCH
+                    }
+                    Ok(other) => {
+                        log::error!("search indexing got an unexpected outcome {other:?}");
+                        false
+                    }
+                    Err(e) => {
+                        log::warn!("search indexing failed (will retry): {e:?}");
+                        false
+                    }
+                };
             }
         })
 }
