@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, the Rust unit and integration tests of the whole
-# workspace, the HTTP engine's fuzzers for a bounded time, then the browser tests (headless
-# Chromium driven by playwright-core), installing what they need.
+# workspace, the HTTP engine's fuzzers for a bounded time, the one-origin nginx example, then
+# the browser tests (headless Chromium driven by playwright-core), installing what they need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,9 @@ cargo test --workspace -- --test-threads 8 2>&1
 # 25 s each, a new seed every run (printed, MONLIGHT_FUZZ_SEED replays it).
 echo "== fuzz the HTTP engine (2 x 25 s)"
 MONLIGHT_FUZZ_SECONDS=25 cargo test -p shared --lib http::fuzz -- --nocapture 2>&1
+
+echo "== nginx: every UI and API behind one origin (deploy/nginx/monlight.conf)"
+./scripts/check-nginx.sh
 
 if [ -d tests/browser ]; then
   echo "== browser tests"

@@ -547,7 +547,7 @@
   const UI_LABELS = { errors: 'Errors', logs: 'Logs', metrics: 'Metrics' };
 
   /** The page's UI links (`data-ui-links="errors=http://h:5010,logs=:5011"`) as {name: URL};
-   * `:<port>` is this page's host on that port. */
+   * `:<port>` is this page's host on that port, `/path` a path on this page's origin. */
   function uiLinks() {
     const links = {};
     for (const item of (document.body.dataset.uiLinks || '').split(',')) {
@@ -556,16 +556,21 @@
       const name = item.slice(0, at);
       let url = item.slice(at + 1);
       if (/^:\d+$/.test(url)) url = window.location.protocol + '//' + window.location.hostname + url;
+      else if (/^\/(?!\/)/.test(url)) url = window.location.origin + url;
       if (/^https?:\/\//i.test(url)) links[name] = url.replace(/\/+$/, '');
     }
     return links;
   }
 
   /** The URL of `path` (e.g. '/?since=...') in UI `name`, or null when it is not configured.
-   * This page's own UI is reached on this origin. */
+   * This page's own UI is this origin's root, or its configured path on this origin. */
   function uiLink(name, path) {
-    if (name === document.body.dataset.ui) return path || '/';
     const base = uiLinks()[name];
+    if (name === document.body.dataset.ui) {
+      // This UI: where the browser reached it, unless it lives under a path of this origin.
+      const underPath = base && base.startsWith(window.location.origin + '/');
+      return underPath ? base + (path || '/') : path || '/';
+    }
     return base ? base + (path || '/') : null;
   }
 

@@ -119,13 +119,16 @@ pub const UI_NAMES: &[&str] = &["errors", "logs", "metrics"];
 
 /// `UI_LINKS`: where each Monlight UI lives, e.g.
 /// `errors=http://host:5010,logs=http://host:5011`. A value may be `:<port>` (the page's
-/// own host on that port, resolved by the browser); the default is `errors=:5010,logs=:5011`.
+/// own host on that port, resolved by the browser) or a path such as `/logs` (on the page's
+/// own origin: every UI behind one reverse proxy, see `deploy/nginx/`); the default is
+/// `errors=:5010,logs=:5011`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UiLinks(Vec<(String, String)>);
 
 impl UiLinks {
-    /// Parses `name=url,...`: names from [`UI_NAMES`], each at most once; urls `http(s)://…`
-    /// or `:<port>`, a trailing `/` dropped.
+    /// Parses `name=url,...`: names from [`UI_NAMES`], each at most once; urls `http(s)://…`,
+    /// `:<port>` or a `/path` on the page's origin (`/` alone for the root), a trailing `/`
+    /// dropped.
     pub fn parse(text: &str) -> Result<UiLinks, ConfigError> {
         let mut links: Vec<(String, String)> = Vec::new();
         for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
@@ -133,7 +136,11 @@ impl UiLinks {
             let (name, url) = item
                 .split_once('=')
                 .ok_or_else(|| bad("expected name=url"))?;
-            let (name, url) = (name.trim(), url.trim().trim_end_matches('/'));
+            let raw = url.trim();
+            let (name, url) = match raw.trim_end_matches('/') {
+                "" if raw.starts_with('/') => (name.trim(), "/"),
+                trimmed => (name.trim(), trimmed),
+            };
             if !UI_NAMES.contains(&name) {
                 return Err(bad("the names are errors, logs and metrics"));
             }
@@ -149,8 +156,9 @@ impl UiLinks {
                         .get(..scheme.len())
                         .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
             });
-            if !(port || http) || url.chars().any(|c| c.is_whitespace() || c == '"') {
-                return Err(bad("a link is an http(s) URL or :<port>"));
+            let path = url.starts_with('/') && !url.starts_with("//");
+            if !(port || http || path) || url.chars().any(|c| c.is_whitespace() || c == '"') {
+                return Err(bad("a link is an http(s) URL, :<port> or a /path"));
             }
             links.push((name.to_string(), url.to_string()));
         }
@@ -267,10 +275,14 @@ mod tests {
             "errors=:5010,errors=:5011",
             "errors=http://",
             "errors=http://h/\"x",
+            "errors=//evil.example/x",
+            "errors=evil.example",
         ] {
             let err = UiLinks::parse(bad).unwrap_err();
             assert!(err.0.starts_with("UI_LINKS:"), "{bad}: {}", err.0);
         }
+        let one_origin = UiLinks::parse("errors=/,logs=/logs/").unwrap();
+        assert_eq!(one_origin.attribute(), "errors=/,logs=/logs");
         let links = UiLinks::parse("logs=http://h/?a=1&b=<2>").unwrap();
         let response = page(200, "<body data-ui-links=\"{{ui_links}}\">", "v", &links);
         assert_eq!(

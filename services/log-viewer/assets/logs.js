@@ -568,7 +568,7 @@
       return M.stateBox({
         symbol: '∅', title: filtered ? 'No log entries match these filters' : 'No log entries yet',
         text: filtered ? 'Try a longer time range, another level or fewer words.' : 'Entries appear as the containers write them.',
-        action: filtered ? el('a', { class: 'btn btn-sm', href: '/', onclick: resetFilters }, 'Reset filters') : null,
+        action: filtered ? el('a', { class: 'btn btn-sm', href: window.location.pathname, onclick: resetFilters }, 'Reset filters') : null,
       });
     }
 
