@@ -7,6 +7,7 @@
 //! These are programs, never tests: performance is not measured in `cargo test`.
 
 pub mod client;
+pub mod docker;
 pub mod load;
 pub mod procfs;
 pub mod service;

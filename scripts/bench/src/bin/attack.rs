@@ -13,7 +13,7 @@
 //! Build first: `cargo build --release -p error-tracker -p log-viewer -p bench`, then run
 //! `./target/release/bench-attack [--seconds S] [--error-tracker PATH] [--log-viewer PATH]`.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::path::{Path, PathBuf};
@@ -221,7 +221,12 @@ fn start(options: &Options, target: Target, rate_limit: u32) -> Instance {
         }
         Target::LogViewer => {
             let containers = dir.path().join("containers");
-            let log = create_container(&containers);
+            let log = bench::docker::create_container(
+                &containers,
+                CONTAINER_ID,
+                CONTAINER_NAME,
+                "attack:1",
+            );
             env.push((
                 "DATABASE_PATH",
                 dir.path().join("logs.db").display().to_string(),
@@ -236,23 +241,6 @@ fn start(options: &Options, target: Target, rate_limit: u32) -> Instance {
         service,
         container_log,
     }
-}
-
-/// Creates `<containers>/<id>/config.v2.json` and an empty `<id>-json.log`, laid out like
-/// Docker's `/var/lib/docker/containers`; returns the log's path.
-fn create_container(containers: &Path) -> PathBuf {
-    let dir = containers.join(CONTAINER_ID);
-    std::fs::create_dir_all(&dir).expect("cannot create the container directory");
-    let config = serde_json::json!({
-        "ID": CONTAINER_ID,
-        "Name": format!("/{CONTAINER_NAME}"),
-        "Config": {"Image": "attack:1"},
-    });
-    std::fs::write(dir.join("config.v2.json"), config.to_string())
-        .expect("cannot write config.v2.json");
-    let log = dir.join(format!("{CONTAINER_ID}-json.log"));
-    File::create(&log).expect("cannot create the container log");
-    log
 }
 
 /// Samples the service's memory and probes `GET /health` while an attack runs.

@@ -17,7 +17,7 @@
 //! With `--keep` the temporary directory (database, log file) is left for inspection, e.g.
 //! `sqlite3 <dir>/logs.db 'EXPLAIN QUERY PLAN ...'`.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -180,22 +180,6 @@ fn progress(message: &str) {
 
 /// A 64-hex-digit container id, like Docker's.
 const CONTAINER_ID: &str = "b3e1c0de5a1e7f00d4c1a55e5b0a7d1e9c8f6a4b2d0e8c6a4f2b0d9e7c5a3f10";
-
-/// Creates `<containers>/<id>/config.v2.json` and an empty `<id>-json.log`; returns the log.
-fn create_container(containers: &Path) -> PathBuf {
-    let dir = containers.join(CONTAINER_ID);
-    std::fs::create_dir_all(&dir).expect("cannot create the container directory");
-    let config = serde_json::json!({
-        "ID": CONTAINER_ID,
-        "Name": format!("/{CONTAINER_NAME}"),
-        "Config": {"Image": "shop:2026.01.3"},
-    });
-    std::fs::write(dir.join("config.v2.json"), config.to_string())
-        .expect("cannot write config.v2.json");
-    let log = dir.join(format!("{CONTAINER_ID}-json.log"));
-    File::create(&log).expect("cannot create the container log");
-    log
-}
 
 /// xorshift64*: deterministic, good enough for picking templates.
 struct Rng(u64);
@@ -867,7 +851,12 @@ fn main() {
         .prefix("monlight-bench-log-viewer-")
         .tempdir()
         .expect("cannot create a temporary directory");
-    let log = create_container(&work.path().join("containers"));
+    let log = bench::docker::create_container(
+        &work.path().join("containers"),
+        CONTAINER_ID,
+        CONTAINER_NAME,
+        "shop:2026.01.3",
+    );
     // The service's working directory (nothing is written there: every path is absolute).
     let cwd = tempfile::Builder::new()
         .prefix("cwd-")
