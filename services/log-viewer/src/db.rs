@@ -238,14 +238,7 @@ impl EntryPreview {
 
 /// The first [`PREVIEW_BYTES`] of `message` at most, ending at a character boundary.
 pub fn preview_text(message: &str) -> &str {
-    if message.len() <= PREVIEW_BYTES {
-        return message;
-    }
-    let mut end = PREVIEW_BYTES;
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    &message[..end]
+    &message[..message.floor_char_boundary(PREVIEW_BYTES)]
 }
 
 /// The columns [`preview_from_row`] reads, from `logs l`: SQLite hands over only the first
