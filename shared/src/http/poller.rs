@@ -28,6 +28,8 @@ const LARGE_HEADS: usize = 64;
 /// At `MAX_CONNECTIONS`, a waiting connection can be closed to make room once it has waited
 /// this long (a client that just connected gets the time to send its request).
 const EVICT_AFTER: Duration = Duration::from_secs(1);
+/// At shutdown, how long heads that are still arriving may take to complete.
+const STOP_GRACE: Duration = Duration::from_secs(3);
 /// After `accept` fails (e.g. `EMFILE`), the listener rests this long before the next try.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 
@@ -156,13 +158,18 @@ impl Poller {
     }
 
     /// Accepts and waits until shutdown; then closes idle connections and lets heads that
-    /// are arriving finish (within the idle timeout) before returning.
+    /// are arriving finish, for [`STOP_GRACE`] at most, before returning.
     pub fn run(mut self, dispatch: &mut Dispatch<'_>) {
         let mut accept_after = Instant::now();
+        let mut stopping_since: Option<Instant> = None;
         loop {
             let stopping = self.shutdown.is_set();
-            if stopping && self.waiting.iter().all(|w| w.buf.is_empty()) {
-                break;
+            if stopping {
+                let since = *stopping_since.get_or_insert_with(Instant::now);
+                let heads_arriving = self.waiting.iter().any(|w| !w.buf.is_empty());
+                if !heads_arriving || since.elapsed() >= STOP_GRACE {
+                    break;
+                }
             }
             self.take_returned();
             let listen = !stopping && Instant::now() >= accept_after;

@@ -203,6 +203,24 @@ fn healthcheck_flag() {
 // ---------------------------------------------------------------- SIGTERM
 
 #[test]
+fn a_head_still_trickling_in_does_not_hold_up_sigterm() {
+    // IDLE_TIMEOUT is a minute: the head's own deadline must not be what ends the wait.
+    let mut s = TestServer::spawn(&[("IDLE_TIMEOUT", "60")]);
+    s.wait_healthy(Duration::from_secs(10));
+    let mut slow = s.connect();
+    std::io::Write::write_all(&mut slow, b"GET /health HTTP/1.1\r\nHo").expect("a partial head");
+    s.wait_healthy(Duration::from_secs(10));
+    s.signal(libc::SIGTERM);
+    let status = s.wait_exit(Duration::from_secs(15));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "exit 0 within 15 s of SIGTERM, not after the head's 60 s deadline; log:\n{}",
+        s.log_tail()
+    );
+}
+
+#[test]
 fn sigterm_on_an_idle_server_exits_0() {
     let mut s = TestServer::spawn(&[]);
     s.wait_healthy(Duration::from_secs(10));
