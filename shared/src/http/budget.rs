@@ -1,5 +1,5 @@
 //! A counting semaphore for what the server shares out: `WORKERS` handler slots, and bytes
-//! of the body and head budgets.
+//! of the body budget.
 
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};

@@ -5,13 +5,13 @@
 //! dies on the first `accept()` error, and dropping a request with an unread body allocates a
 //! buffer of the *announced* `Content-Length` — one header aborts the process.
 //!
-//! Design: one thread per connection (capped by `MAX_CONNECTIONS`) reads the request head
-//! (under a deadline, within a shared head budget) and parses its target once into the
-//! canonical path (`target.rs`). The route table gives that path a handler and a policy
-//! (`router.rs`): the server checks the route's guard (401), then 404/405, its rate-limit
-//! class (429) and body limit (413), reads the body (within the body budget), then runs the
-//! handler while holding one of `WORKERS` handler slots. Streaming responses (SSE) and
-//! deferred responses run on the connection thread after the slot is released.
+//! Design: one poller thread (`poller.rs`) accepts and holds every connection waiting for a
+//! request, with no thread each, until its head is complete (within a deadline and a bound
+//! on large heads); the target is parsed once into the canonical path (`target.rs`); a
+//! request thread from an elastic pool (`pool.rs`) then runs what the route table says
+//! (`router.rs`: guard 401 → 404/405 → rate class 429 → body limit 413), reads the body, and
+//! runs the handler while holding one of `WORKERS` handler slots. Streaming (SSE) and
+//! deferred responses run on the request thread after the slot is released.
 
 mod budget;
 mod conn;

@@ -262,7 +262,8 @@ impl Poller {
                     );
                 }
                 None => {
-                    refuse(stream);
+                    // Over `MAX_CONNECTIONS` with no connection to spare.
+                    answer_and_close(stream, "503 Service Unavailable", "Too many connections");
                     return false;
                 }
             }
@@ -384,6 +385,13 @@ fn recv_now(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
+/// Whether `stream` has bytes to read (or has closed) within `wait`.
+pub(crate) fn readable_within(stream: &TcpStream, wait: Duration) -> bool {
+    let mut fd = pollfd(stream);
+    // SAFETY: one valid pollfd, exclusively borrowed for the call.
+    unsafe { libc::poll(&mut fd, 1, wait.as_millis() as libc::c_int) > 0 }
+}
+
 fn pollfd(socket: &impl AsRawFd) -> libc::pollfd {
     libc::pollfd {
         fd: socket.as_raw_fd(),
@@ -392,26 +400,21 @@ fn pollfd(socket: &impl AsRawFd) -> libc::pollfd {
     }
 }
 
-/// A best-effort error answer from the poller thread, which must never block on a client.
+/// A best-effort error answer from the poller thread, which must never block on a client,
+/// then close: `408` for a late head, `503` (with `Retry-After`) when there is no room.
 fn answer_and_close(stream: TcpStream, status: &str, detail: &str) {
     let body = serde_json::json!({ "detail": detail }).to_string();
+    let retry_after = if status.starts_with("503") {
+        "retry-after: 1\r\n"
+    } else {
+        ""
+    };
     let answer = format!(
-        "HTTP/1.1 {status}\r\ndate: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\ndate: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{retry_after}connection: close\r\n\r\n{body}",
         crate::time::http_date(std::time::SystemTime::now()),
         body.len()
     );
     let _ = stream.set_nonblocking(true);
     let _ = (&stream).write(answer.as_bytes());
     let _ = stream.shutdown(std::net::Shutdown::Write);
-}
-
-/// Over `MAX_CONNECTIONS`: a best-effort 503, then close.
-fn refuse(stream: TcpStream) {
-    let body = r#"{"detail":"Too many connections"}"#;
-    let answer = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.set_nonblocking(true);
-    let _ = (&stream).write(answer.as_bytes());
 }

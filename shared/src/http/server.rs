@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::budget::Semaphore;
 use super::conn::{Conn, Framing, Head, ReadError};
-use super::poller::{Client, GiveBack, Poller};
+use super::poller::{readable_within, Client, GiveBack, Poller};
 use super::pool::Pool;
 use super::request::Request;
 use super::response::{reason, ApiError, Body, Response, StreamWriter};
@@ -234,18 +234,6 @@ fn serve_connection<S>(shared: &Shared<S>, client: Client, buffered: Vec<u8>) {
             return;
         }
     }
-}
-
-/// Whether `stream` has bytes to read (or has closed) within `wait`.
-fn readable_within(stream: &TcpStream, wait: Duration) -> bool {
-    use std::os::fd::AsRawFd;
-    let mut fd = libc::pollfd {
-        fd: stream.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, exclusively borrowed for the call.
-    unsafe { libc::poll(&mut fd, 1, wait.as_millis() as libc::c_int) > 0 }
 }
 
 /// A request's answer, and what the connection may do next.
