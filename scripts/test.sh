@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, the Rust unit and integration tests of the whole
-# workspace, the HTTP engine's fuzzers for a bounded time, the one-origin nginx example, then
+# workspace (with a Python venv for the parsers they call), the HTTP engine's fuzzers for a bounded time, the one-origin nginx example, then
 # the browser tests (headless Chromium driven by playwright-core), installing what they need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,19 @@ cargo fmt --all -- --check
 
 echo "== cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+
+# A Python venv with the packages the integration tests call (the Prometheus parser).
+echo "== python venv for the tests (target/test-venv)"
+if [ ! -x target/test-venv/bin/python ]; then
+  mkdir -p target
+  if ! python3 -m venv target/test-venv 2>/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q && apt-get install -y -q --no-install-recommends python3-venv < /dev/null
+    python3 -m venv target/test-venv
+  fi
+fi
+target/test-venv/bin/pip install -q -r scripts/test-requirements.txt
+export MONLIGHT_PYTHON="$PWD/target/test-venv/bin/python"
 
 echo "== cargo test --workspace"
 cargo test --workspace -- --test-threads 8 2>&1

@@ -61,7 +61,10 @@ pub fn spawn(
                 Err(WriteError::Stopped) => return,
                 Err(e) => log::warn!("aggregation run failed (next run retries): {e:?}"),
             }
-            if !config.clock.sleep(config.aggregation_interval, &shutdown) {
+            if !config
+                .clock
+                .sleep(now_ms, config.aggregation_interval, &shutdown)
+            {
                 return;
             }
         })

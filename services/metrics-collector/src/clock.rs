@@ -73,14 +73,16 @@ impl Clock {
         }
     }
 
-    /// Waits `interval` from now; `false` when shutdown came first. A manual clock wakes the
-    /// sleeper once it has moved `interval` forward, or as soon as it is set back.
-    pub fn sleep(&self, interval: Duration, shutdown: &Shutdown) -> bool {
+    /// Waits until `interval` after `started_ms` (a time this clock gave); `false` when
+    /// shutdown came first. The system clock sleeps `interval` (monotonic, whatever the wall
+    /// clock does); a manual clock wakes the sleeper once it reads `started_ms + interval`,
+    /// or as soon as it is set back before `started_ms`.
+    pub fn sleep(&self, started_ms: i64, interval: Duration, shutdown: &Shutdown) -> bool {
         match self {
             Clock::System => shutdown.sleep(interval),
             Clock::Manual(clock) => {
                 let mut now = clock.now_ms.lock().unwrap_or_else(|p| p.into_inner());
-                let start = *now;
+                let start = started_ms;
                 let until = start.saturating_add(interval.as_millis() as i64);
                 while *now >= start && *now < until {
                     if shutdown.is_set() {
@@ -109,7 +111,8 @@ mod tests {
         for step in [10_000, -1_000] {
             let sleeper = {
                 let (clock, shutdown) = (clock.clone(), shutdown.clone());
-                thread::spawn(move || clock.sleep(Duration::from_secs(60), &shutdown))
+                let started = clock.now_ms();
+                thread::spawn(move || clock.sleep(started, Duration::from_secs(60), &shutdown))
             };
             // Forward, it wakes once 60 s have passed for it; set back, at once.
             while !sleeper.is_finished() {
@@ -127,6 +130,6 @@ mod tests {
         let (clock, _hand) = Clock::manual(0);
         let shutdown = Shutdown::new();
         shutdown.trigger();
-        assert!(!clock.sleep(Duration::from_secs(1), &shutdown));
+        assert!(!clock.sleep(0, Duration::from_secs(1), &shutdown));
     }
 }

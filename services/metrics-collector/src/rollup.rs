@@ -202,13 +202,18 @@ pub fn nearest_rank(sorted: &[f64], p: u32) -> f64 {
     sorted[rank.clamp(1, n) - 1]
 }
 
-/// A percentile from a sketch, clamped into the sketch's exact min and max.
+/// A percentile from a sketch by nearest rank, like [`nearest_rank`]: the sketch's own
+/// `quantile(q)` takes rank ⌊q·(n−1)⌋, so `q` is chosen to land on ⌈p·n/100⌉−1 (within the
+/// sketch's 1 % relative accuracy of that value). Clamped into the exact min and max.
 fn sketch_quantile(sketch: &DDSketch, p: u32) -> f64 {
-    let value = sketch
-        .quantile(f64::from(p) / 100.0)
-        .ok()
-        .flatten()
-        .unwrap_or(f64::NAN);
+    let n = sketch.count() as u64;
+    let rank = (u64::from(p) * n).div_ceil(100).clamp(1, n.max(1)) - 1;
+    let q = if n <= 1 {
+        1.0
+    } else {
+        ((rank as f64 + 0.5) / (n - 1) as f64).min(1.0)
+    };
+    let value = sketch.quantile(q).ok().flatten().unwrap_or(f64::NAN);
     match (sketch.min(), sketch.max()) {
         (Some(min), Some(max)) => value.clamp(min, max),
         _ => value,

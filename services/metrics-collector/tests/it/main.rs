@@ -1,0 +1,9 @@
+//! The metrics-collector's integration tests: the real service on port 0 in this process,
+//! spoken to over HTTP, its clock driven by the test. One binary,
+//! `cargo test -p metrics-collector --test it`.
+
+mod aggregation;
+mod api;
+mod bad_input;
+mod prometheus;
+mod support;
