@@ -11,7 +11,8 @@
  * at the nearest bucket; the legend (two or more series) hides and shows a series on click.
  * The chart redraws when its container changes size. Colours come from monlight.css
  * (`--chart-1` … `--chart-8` through the classes `mc-s0` … `mc-s7`); a series may bring its
- * own `cls` or `color`. Names and values go into the page as text only.
+ * own `cls` or `color`. `rules` ([{value, label, cls}]) draws horizontal reference lines
+ * (thresholds). Names and values go into the page as text only.
  *
  * What it does not do: zooming, panning, a second y axis, log scales, animation.
  */
@@ -136,7 +137,8 @@
    * (stacked); `format(value)` for the read-out (default `compact`); `axisFormat(value)` for
    * the y axis (default `compact`); `label` for screen readers; `empty` the text shown
    * without data; `onSelect(index, from, to)` when a bar is clicked. Returns
-   * `{set(data), redraw(), destroy(), element}`.
+   * `{set(data), redraw(), destroy(), element}`. `set` takes `{x, series, step, from, to,
+   * rules}` and may override `empty`, `format` and `axisFormat` for that data.
    */
   function create(host, options) {
     const opts = Object.assign({ mode: 'line', format: compact, axisFormat: compact, empty: 'No data' }, options || {});
@@ -208,6 +210,10 @@
           }
         }
       }
+      // Reference lines stay in view when they are near the data (within twice its top).
+      for (const rule of data.rules || []) {
+        if (rule.value <= Math.max(max, 0) * 2 || max === -Infinity) max = Math.max(max, rule.value);
+      }
       if (!(max > min)) max = min + 1;
       return { min, max };
     }
@@ -246,7 +252,7 @@
       for (const v of yTicks) {
         const y = Math.round(yOf(v)) + 0.5;
         chart.appendChild(svg('line', { class: 'mchart-grid', x1: m.left, x2: width - m.right, y1: y, y2: y }));
-        chart.appendChild(svg('text', { class: 'mchart-axis', x: m.left - 6, y: y + 3.5, 'text-anchor': 'end' }, opts.axisFormat(v)));
+        chart.appendChild(svg('text', { class: 'mchart-axis', x: m.left - 6, y: y + 3.5, 'text-anchor': 'end' }, (data.axisFormat || opts.axisFormat)(v)));
       }
       const { step: tickStep, ticks } = timeTicks(from, to, Math.max(2, Math.floor(plotW / 80)));
       const severalDays = !sameDay(new Date(from), new Date(to));
@@ -256,6 +262,12 @@
         chart.appendChild(svg('text', { class: 'mchart-axis', x, y: height - 5, 'text-anchor': 'middle' }, tickLabel(t, tickStep, severalDays)));
       }
 
+      for (const rule of data.rules || []) {
+        const y = Math.round(yOf(rule.value)) + 0.5;
+        if (y < m.top || y > m.top + plotH + 1) continue;
+        chart.appendChild(svg('line', { class: 'mchart-rule ' + (rule.cls || ''), x1: m.left, x2: width - m.right, y1: y, y2: y }));
+        if (rule.label) chart.appendChild(svg('text', { class: 'mchart-rule-label ' + (rule.cls || ''), x: m.left + 4, y: y - 3 }, rule.label));
+      }
       const layer = svg('g', { class: 'mchart-series' });
       if (opts.mode === 'bar') drawBars(layer, series, xs, step, xOf, yOf);
       else drawLines(layer, series, xs, step, xOf, yOf);
@@ -269,7 +281,7 @@
       const hit = svg('rect', { class: 'mchart-hit', x: m.left, y: m.top, width: Math.max(0, plotW), height: Math.max(0, plotH) });
       chart.appendChild(hit);
       plot.insertBefore(chart, tip);
-      if (!hasData) plot.insertBefore(html('p', 'mchart-empty', opts.empty), tip);
+      if (!hasData) plot.insertBefore(html('p', 'mchart-empty', data.empty || opts.empty), tip);
       geometry = { xs, step, series, xOf, yOf, band, cursor, marks, width, from, to };
       if (hasData) {
         hit.addEventListener('pointermove', hover);
@@ -370,6 +382,7 @@
     function showTip(i, t, x) {
       const g = geometry;
       const end = opts.mode === 'bar' ? ' – ' + pointLabel(t + g.step, g.step).replace(/^\w+ \d+ /, '') : '';
+      const format = data.format || opts.format;
       const rows = [html('div', 'mchart-tip-time', pointLabel(t, g.step) + end)];
       let total = 0;
       const shown = opts.mode === 'bar' ? g.series.slice().reverse() : g.series;
@@ -380,10 +393,10 @@
         const swatch = html('span', 'mchart-swatch ' + seriesClass(s));
         if (s.color) swatch.style.background = s.color;
         const row = html('div', 'mchart-tip-row');
-        row.append(swatch, html('span', 'mchart-tip-name', s.name), html('span', 'mchart-tip-value', typeof v === 'number' ? opts.format(v) : '—'));
+        row.append(swatch, html('span', 'mchart-tip-name', s.name), html('span', 'mchart-tip-value', typeof v === 'number' ? format(v) : '—'));
         rows.push(row);
       }
-      if (opts.mode === 'bar' && g.series.length > 1) rows.splice(1, 0, html('div', 'mchart-tip-total', opts.format(total)));
+      if (opts.mode === 'bar' && g.series.length > 1) rows.splice(1, 0, html('div', 'mchart-tip-total', format(total)));
       if (opts.mode === 'bar' && opts.onSelect && total) rows.push(html('div', 'mchart-tip-hint', 'Click to zoom in'));
       tip.replaceChildren(...rows);
       tip.hidden = false;
