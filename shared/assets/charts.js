@@ -173,6 +173,7 @@
     function drawLegend() {
       legend.replaceChildren();
       legend.hidden = data.series.length < 2 && !opts.legend;
+      if (legend.hidden) return;
       data.series.forEach((s, index) => {
         const swatch = html('span', 'mchart-swatch ' + seriesClass(Object.assign({ index }, s)));
         if (s.color) swatch.style.background = s.color;
