@@ -397,9 +397,9 @@ export function demoMetrics(hours = 6) {
       const labels = { method: r.method, route: r.route };
       points.push({ name: 'http_requests_total', type: 'counter', value: requests - errors, labels: { ...labels, status: '200' }, project: 'shop', timestamp: t });
       if (errors) points.push({ name: 'http_requests_total', type: 'counter', value: errors, labels: { ...labels, status: '500' }, project: 'shop', timestamp: t });
-      for (let i = 0; i < 6; i++) {
+      for (let i = 0; i < 12; i++) {
         // A long tail: most requests near the route's typical time, a few far slower.
-        const slow = random() < 0.08 ? 4 + random() * 6 : 1;
+        const slow = random() < 0.04 ? 2 + random() * 3 : 1;
         points.push({ name: 'http_request_duration_ms', type: 'histogram', value: Math.round(jitter(r.ms * load * slow, 0.35)), labels, project: 'shop', timestamp: t + i });
       }
     }

@@ -11,10 +11,15 @@ let svc;
 let browser;
 
 const ROUTES = ['/api/orders', '/api/cart', XSS_MESSAGE];
-/** LCP samples whose average (2,200 ms) is "good" but whose p75 (5,000 ms) is "poor"; CLS
- * likewise (average 0.097, p75 0.3). */
-const LCP = [1000, 1000, 1000, 1000, 1000, 1000, 1000, 5000, 5000, 5000];
-const CLS = [0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.3, 0.3, 0.3];
+/** Page views whose LCP average (2,200 ms) is "good" but whose p75 (5,000 ms) is "poor" (70 %
+ * fast, 30 % slow); CLS likewise (average 0.097, p75 0.3). Per page, "/" is 9 fast and 1 slow
+ * (p75 good), "/checkout" 5 and 5 (p75 poor). */
+const VIEWS = [
+  ...Array.from({ length: 9 }, () => ({ page: '/', slow: false })),
+  { page: '/', slow: true },
+  ...Array.from({ length: 5 }, () => ({ page: '/checkout', slow: false })),
+  ...Array.from({ length: 5 }, () => ({ page: '/checkout', slow: true })),
+];
 
 before(async () => {
   svc = await startMetrics();
@@ -31,10 +36,10 @@ before(async () => {
   }
   points.push({ name: XSS_MESSAGE, type: 'counter', value: 1, labels: { note: XSS_MESSAGE }, project: 'shop' });
   points.push({ name: 'invoices_sent_total', type: 'counter', value: 3, project: 'billing' });
-  for (const [i, value] of LCP.entries()) {
-    const labels = { source: 'browser', page: i % 2 ? '/checkout' : '/' };
-    points.push({ name: 'web_vitals_lcp', type: 'histogram', value, labels, project: 'shop' });
-    points.push({ name: 'web_vitals_cls', type: 'histogram', value: CLS[i], labels, project: 'shop' });
+  for (const [i, view] of VIEWS.entries()) {
+    const labels = { source: 'browser', page: view.page };
+    points.push({ name: 'web_vitals_lcp', type: 'histogram', value: view.slow ? 5000 : 1000, labels, project: 'shop' });
+    points.push({ name: 'web_vitals_cls', type: 'histogram', value: view.slow ? 0.3 : 0.01, labels, project: 'shop' });
     points.push({ name: 'web_vitals_inp', type: 'histogram', value: 80 + i * 5, labels, project: 'shop' });
   }
   await postMetrics(svc, points);
@@ -177,13 +182,11 @@ describe('metrics-collector web UI', () => {
       const lcp = p.page.locator('#vital-lcp');
       assert.equal(await lcp.getAttribute('data-rating'), 'poor');
       assert.match(await lcp.locator('.vital-value').textContent(), /^(4\.9\d|5\.0\d) s$/);
-      assert.match(await lcp.locator('.vital-note').textContent(), /avg 2\.2\d s · 10 samples/);
+      assert.match(await lcp.locator('.vital-note').textContent(), /avg 2\.20 s · 20 samples/);
       assert.equal(await p.page.locator('#vital-cls').getAttribute('data-rating'), 'poor');
       assert.equal(await p.page.locator('#vital-inp').getAttribute('data-rating'), 'good');
       assert.equal(await p.page.locator('#vital-ttfb').getAttribute('data-rating'), 'unknown');
 
-      // Per page: "/" has LCP 1000, 1000, 1000, 1000, 5000 → p75 1000 (good); "/checkout"
-      // 1000, 1000, 1000, 5000, 5000 → p75 5000 (poor).
       const cell = (page, vital) => p.page.locator('#vitals-table tbody tr', { hasText: new RegExp('^' + page) })
         .locator(`td[data-vital="${vital}"]`);
       await p.page.locator('#vitals-table tbody tr').first().waitFor();
