@@ -407,8 +407,9 @@
       tip.style.left = left + 'px';
     }
 
-    function unhover() {
-      if (!geometry) return;
+    function unhover(event) {
+      // A finger lifted keeps the read-out it asked for (the next touch moves it).
+      if (!geometry || (event && event.pointerType === 'touch')) return;
       geometry.cursor.setAttribute('visibility', 'hidden');
       geometry.band.setAttribute('visibility', 'hidden');
       geometry.marks.replaceChildren();

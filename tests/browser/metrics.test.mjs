@@ -248,10 +248,11 @@ describe('metrics-collector web UI', () => {
       await p.page.locator('#x-group option[value="route"]').waitFor({ state: 'attached' });
       await p.page.selectOption('#x-group', 'route');
       await p.page.selectOption('#x-view', 'p99');
+      await p.page.selectOption('#f-refresh', '30s');
       await waitForSeries(p.page, 3);
       const url = new URL(p.page.url());
       assert.deepEqual(Object.fromEntries(url.searchParams), {
-        project: 'shop', period: '6h', metric: 'http_request_duration_ms', group: 'route', view: 'p99',
+        project: 'shop', period: '6h', metric: 'http_request_duration_ms', group: 'route', view: 'p99', refresh: '30s',
       });
 
       await p.page.reload();
@@ -261,11 +262,28 @@ describe('metrics-collector web UI', () => {
       assert.equal(await p.page.locator('#x-metric').inputValue(), 'http_request_duration_ms');
       assert.equal(await p.page.locator('#x-group').inputValue(), 'route');
       assert.equal(await p.page.locator('#x-view').inputValue(), 'p99');
+      assert.equal(await p.page.locator('#f-refresh').inputValue(), '30s');
 
       // Another project has other metrics: billing knows no vitals.
       await p.page.selectOption('#f-project', 'billing');
       await p.page.waitForFunction(() => document.querySelector('#vitals').hidden);
       await p.page.waitForFunction(() => [...document.querySelectorAll('#top-table tbody tr')].map((r) => r.dataset.metric).join() === 'invoices_sent_total');
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('auto-refresh shows a metric that arrives later', async () => {
+    const p = await openPage(browser, svc, { key: svc.apiKey });
+    try {
+      await p.page.goto(svc.url + '/?project=late&refresh=5s');
+      await p.page.getByText('No metrics in this period').waitFor();
+      await svc.api('POST', '/api/metrics', [{ name: 'late_signups_total', type: 'counter', value: 2, project: 'late' }]);
+      await p.page.locator('#top-table tbody tr[data-metric="late_signups_total"]').waitFor({ timeout: 20_000 });
+      // The explorer follows: the busiest metric when the URL names none.
+      await waitForSeries(p.page, 1);
+      assert.equal(await p.page.locator('#x-metric').inputValue(), 'late_signups_total');
       p.check();
     } finally {
       await p.close();
