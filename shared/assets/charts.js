@@ -386,7 +386,9 @@
       const format = data.format || opts.format;
       const rows = [html('div', 'mchart-tip-time', pointLabel(t, g.step) + end)];
       let total = 0;
-      const shown = opts.mode === 'bar' ? g.series.slice().reverse() : g.series;
+      // Bars list top down as they stack; lines from the highest value down, as drawn.
+      const valueOf = (s) => (typeof s.values[i] === 'number' ? s.values[i] : -Infinity);
+      const shown = opts.mode === 'bar' ? g.series.slice().reverse() : g.series.slice().sort((a, b) => valueOf(b) - valueOf(a));
       for (const s of shown) {
         const v = s.values[i];
         if (typeof v === 'number') total += v;
