@@ -44,9 +44,11 @@ mod tests {
     type Handler = fn(&UiLinks, &Request) -> Result<Response, ApiError>;
 
     fn get(handler: Handler, target: &str) -> Response {
-        let router = Router::new()
-            .get("/", Policy::open(), handler)
-            .get("/static/{file}", Policy::open(), handler);
+        let router = Router::new().get("/", Policy::open(), handler).get(
+            "/static/{file}",
+            Policy::open(),
+            handler,
+        );
         router.dispatch(&UiLinks::default(), &mut Request::new("GET", target))
     }
 
@@ -64,7 +66,10 @@ mod tests {
             VERSION.get(),
         );
         let html = String::from_utf8_lossy(response.body_bytes().unwrap_or_default());
-        assert!(html.contains("data-ui=\"metrics\""), "the page says which UI it is");
+        assert!(
+            html.contains("data-ui=\"metrics\""),
+            "the page says which UI it is"
+        );
         assert!(
             html.contains("data-ui-links=\"errors=:5010,logs=:5011\""),
             "the header's links"
@@ -74,7 +79,11 @@ mod tests {
     #[test]
     fn assets_are_served_with_their_types_and_never_write_html() {
         check_assets(ASSETS);
-        for path in ["/static/metrics.js?v=1", "/static/metrics.css", "/static/charts.js"] {
+        for path in [
+            "/static/metrics.js?v=1",
+            "/static/metrics.css",
+            "/static/charts.js",
+        ] {
             assert_eq!(get(static_file, path).status(), 200, "{path}");
         }
     }
