@@ -274,10 +274,12 @@
       renderTop();
       renderVitals();
       refresher.reset();
+      // Without a metric in the URL the explorer shows the busiest one (none: nothing).
       const top = (dashboard.top_metrics || [])[0];
-      if (!state.metric && top && autoMetric !== top.name) {
-        autoMetric = top.name;
-        types.set(top.name, top.type);
+      const busiest = top ? top.name : '';
+      if (!state.metric && autoMetric !== busiest) {
+        autoMetric = busiest;
+        if (top) types.set(top.name, top.type);
         showState();
         loadExplorer();
       }
