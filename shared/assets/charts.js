@@ -65,11 +65,13 @@
     return short(value);
   }
 
-  /** Round grid values covering [min, max]: steps of 1, 2, 2.5 or 5 × 10ⁿ, about `count`. */
-  function niceTicks(min, max, count) {
+  /** Round grid values covering [min, max]: steps of 1, 2, 2.5 or 5 × 10ⁿ, about `count`;
+   * whole steps only when `integers` (counts). */
+  function niceTicks(min, max, count, integers) {
     const raw = (max - min) / Math.max(1, count);
     const pow = Math.pow(10, Math.floor(Math.log10(raw)));
-    const step = [1, 2, 2.5, 5, 10].map((f) => f * pow).find((s) => s >= raw);
+    const nice = [1, 2, 2.5, 5, 10].map((f) => f * pow).find((s) => s >= raw && (!integers || Number.isInteger(s)));
+    const step = integers ? Math.max(1, nice || Math.ceil(raw)) : nice;
     const ticks = [];
     for (let v = Math.floor(min / step) * step; v < max + step * 0.999; v += step) {
       ticks.push(Number(v.toPrecision(12)));
@@ -197,6 +199,7 @@
     function yRange(series) {
       let min = 0;
       let max = -Infinity;
+      const integers = series.every((s) => s.values.every((v) => v === null || v === undefined || Number.isInteger(v)));
       if (opts.mode === 'bar') {
         data.x.forEach((_, i) => {
           max = Math.max(max, series.reduce((sum, s) => sum + (s.values[i] || 0), 0));
@@ -216,7 +219,7 @@
         if (rule.value <= Math.max(max, 0) * 2 || max === -Infinity) max = Math.max(max, rule.value);
       }
       if (!(max > min)) max = min + 1;
-      return { min, max };
+      return { min, max, integers };
     }
 
     function draw() {
@@ -240,7 +243,7 @@
       const plotW = width - m.left - m.right;
       const plotH = height - m.top - m.bottom;
       const range = yRange(series);
-      const yTicks = niceTicks(range.min, range.max, plotH < 120 ? 2 : 4);
+      const yTicks = niceTicks(range.min, range.max, plotH < 120 ? 2 : 4, range.integers);
       const yMin = yTicks[0];
       const yMax = yTicks[yTicks.length - 1];
       const xOf = (t) => m.left + ((t - from) / (to - from)) * plotW;
