@@ -1,0 +1,253 @@
+//! The parameters of the read endpoints (period, time range, resolution, label match,
+//! group-by) and the shape of `GET /api/metrics`' answer: `series` per label set (or per
+//! value of the `group_by` label) and `data`, everything merged per bucket.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use shared::http::params::{invalid, time};
+use shared::http::{ApiError, Request};
+
+use crate::db::Tier;
+use crate::ingest::Kind;
+use crate::read::{Buckets, Range, Series};
+use crate::rollup::{Bucket, Rollup};
+
+/// The longest period a query may cover.
+const MAX_PERIOD_MS: i64 = 400 * 86_400_000;
+/// The longest span `resolution=auto` serves from minute rollups.
+const AUTO_MINUTE_SPAN_MS: i64 = 24 * 3_600_000;
+
+/// A query's time range and how it was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    /// `period` as given (e.g. `24h`), or `custom` for `from`/`to`.
+    pub label: String,
+    pub range: Range,
+}
+
+/// `period=<n>[smhd]` (default `default`) ending now, or `from`/`to` (RFC 3339; `to`
+/// defaults to now).
+pub fn period(request: &Request, now_ms: i64, default: &str) -> Result<Period, ApiError> {
+    let end = now_ms + 1;
+    let from = time(request, "from")?;
+    let to = time(request, "to")?;
+    if from.is_some() || to.is_some() {
+        let to_ms = to.unwrap_or(end);
+        let from_ms = from.unwrap_or(to_ms - AUTO_MINUTE_SPAN_MS);
+        if from_ms >= to_ms {
+            return Err(ApiError::bad_request(
+                "parameter 'from' must be before 'to'",
+            ));
+        }
+        if to_ms - from_ms > MAX_PERIOD_MS {
+            return Err(ApiError::bad_request(
+                "parameters 'from' and 'to' may span at most 400 days",
+            ));
+        }
+        return Ok(Period {
+            label: "custom".to_string(),
+            range: Range { from_ms, to_ms },
+        });
+    }
+    let text = request.query("period").unwrap_or(default);
+    let span = parse_period(text).ok_or_else(|| {
+        invalid(
+            "period",
+            text,
+            "a duration such as 30m, 24h or 7d (at most 400d)",
+        )
+    })?;
+    Ok(Period {
+        label: text.to_string(),
+        range: Range {
+            from_ms: end - span,
+            to_ms: end,
+        },
+    })
+}
+
+/// `<n>[smhd]` in milliseconds, from 1 s to 400 days.
+fn parse_period(text: &str) -> Option<i64> {
+    let unit = match text.chars().last()? {
+        's' => 1_000,
+        'm' => 60_000,
+        'h' => 3_600_000,
+        'd' => 86_400_000,
+        _ => return None,
+    };
+    let digits = &text[..text.len() - 1];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 9 {
+        return None;
+    }
+    let ms = digits.parse::<i64>().ok()?.checked_mul(unit)?;
+    (ms > 0 && ms <= MAX_PERIOD_MS).then_some(ms)
+}
+
+/// `resolution`: `minute`, `hour`, or `auto` (minute up to 24 h, hour beyond).
+pub fn resolution(request: &Request, range: Range) -> Result<Tier, ApiError> {
+    match request.query("resolution").unwrap_or("auto") {
+        "minute" => Ok(Tier::Minute),
+        "hour" => Ok(Tier::Hour),
+        "auto" if range.to_ms - range.from_ms <= AUTO_MINUTE_SPAN_MS + 1 => Ok(Tier::Minute),
+        "auto" => Ok(Tier::Hour),
+        other => Err(invalid("resolution", other, "minute, hour or auto")),
+    }
+}
+
+/// `labels=k:v,k2:v2`: the pairs a series' labels must contain.
+pub fn label_match(request: &Request) -> Result<Vec<(String, String)>, ApiError> {
+    let Some(text) = request.query("labels").filter(|t| !t.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .map(|pair| match pair.split_once(':') {
+            Some((key, value)) if !key.trim().is_empty() => {
+                Ok((key.trim().to_string(), value.trim().to_string()))
+            }
+            _ => Err(invalid(
+                "labels",
+                text,
+                "key:value pairs separated by commas",
+            )),
+        })
+        .collect()
+}
+
+/// Whether `series` has every pair of `wanted`.
+pub fn matches(series: &Series, wanted: &[(String, String)]) -> bool {
+    wanted
+        .iter()
+        .all(|(key, value)| series.labels.get(key) == Some(value))
+}
+
+/// One entry of `series` in the answer.
+#[derive(Debug, Serialize)]
+pub struct SeriesData {
+    pub labels: BTreeMap<String, String>,
+    pub data: Vec<Bucket>,
+}
+
+/// `series` (one per label set, or per value of `group_by`) and `data` (all merged), each
+/// bucket in time order. A bucket made of one stored rollup keeps its exact percentiles;
+/// merged ones take them from the merged sketch.
+pub fn assemble(
+    series: &[&Series],
+    mut buckets: HashMap<i64, Buckets>,
+    kind: Kind,
+    group_by: Option<&str>,
+) -> (Vec<SeriesData>, Vec<Bucket>) {
+    let mut groups: BTreeMap<BTreeMap<String, String>, Buckets> = BTreeMap::new();
+    for s in series {
+        let Some(own) = buckets.remove(&s.id) else {
+            continue;
+        };
+        if own.is_empty() {
+            continue;
+        }
+        let key = match group_by {
+            None => s.labels.clone(),
+            Some(label) => s
+                .labels
+                .get(label)
+                .map(|v| BTreeMap::from([(label.to_string(), v.clone())]))
+                .unwrap_or_default(),
+        };
+        merge_buckets(groups.entry(key).or_default(), own);
+    }
+    let mut all = Buckets::new();
+    for group in groups.values() {
+        merge_buckets(&mut all, group.clone());
+    }
+    let out = groups
+        .into_iter()
+        .map(|(labels, buckets)| SeriesData {
+            labels,
+            data: to_api(&buckets, kind),
+        })
+        .collect();
+    (out, to_api(&all, kind))
+}
+
+/// Adds every bucket of `from` into `into`.
+pub fn merge_buckets(into: &mut Buckets, from: Buckets) {
+    for (at, rollup) in from {
+        match into.get_mut(&at) {
+            Some(existing) => existing.merge(&rollup),
+            None => {
+                into.insert(at, rollup);
+            }
+        }
+    }
+}
+
+fn to_api(buckets: &BTreeMap<i64, Rollup>, kind: Kind) -> Vec<Bucket> {
+    buckets
+        .iter()
+        .map(|(&at, rollup)| Bucket::new(at, kind, rollup))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(target: &str) -> Request {
+        Request::new("GET", target)
+    }
+
+    #[test]
+    fn periods_and_ranges() {
+        let now = 1_000_000_000_000;
+        let p = period(&request("/x?period=90m"), now, "24h").unwrap();
+        assert_eq!(p.range.to_ms - p.range.from_ms, 90 * 60_000);
+        assert_eq!(p.label, "90m");
+        assert_eq!(period(&request("/x"), now, "24h").unwrap().label, "24h");
+        for bad in ["0h", "h", "-1h", "1w", "1.5h", "401d", "99999999999d"] {
+            let err = period(&request(&format!("/x?period={bad}")), now, "24h").unwrap_err();
+            assert!(err.detail().contains("'period'"), "{bad}: {}", err.detail());
+        }
+        let custom = period(
+            &request("/x?from=2026-01-01T00:00:00Z&to=2026-01-01T06:00:00%2B01:00"),
+            now,
+            "24h",
+        )
+        .unwrap();
+        assert_eq!(custom.label, "custom");
+        assert_eq!(custom.range.to_ms - custom.range.from_ms, 5 * 3_600_000);
+        let backwards = "/x?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z";
+        assert!(period(&request(backwards), now, "24h").is_err());
+    }
+
+    #[test]
+    fn resolution_auto_switches_after_a_day() {
+        let day = Range {
+            from_ms: 0,
+            to_ms: 86_400_001,
+        };
+        let week = Range {
+            from_ms: 0,
+            to_ms: 7 * 86_400_000,
+        };
+        assert_eq!(resolution(&request("/x"), day).unwrap(), Tier::Minute);
+        assert_eq!(resolution(&request("/x"), week).unwrap(), Tier::Hour);
+        let minute = request("/x?resolution=minute");
+        assert_eq!(resolution(&minute, week).unwrap(), Tier::Minute);
+        assert!(resolution(&request("/x?resolution=second"), day).is_err());
+    }
+
+    #[test]
+    fn label_pairs() {
+        let pairs = label_match(&request("/x?labels=method:GET,%20url:/a:b")).unwrap();
+        assert_eq!(
+            pairs,
+            [
+                ("method".to_string(), "GET".to_string()),
+                ("url".to_string(), "/a:b".to_string())
+            ]
+        );
+        assert!(label_match(&request("/x?labels=method")).is_err());
+        assert!(label_match(&request("/x?labels=:x")).is_err());
+        assert!(label_match(&request("/x")).unwrap().is_empty());
+    }
+}
