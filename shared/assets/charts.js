@@ -263,7 +263,9 @@
       for (const t of ticks) {
         const x = Math.round(xOf(t)) + 0.5;
         chart.appendChild(svg('line', { class: 'mchart-tick', x1: x, x2: x, y1: m.top + plotH, y2: m.top + plotH + 4 }));
-        chart.appendChild(svg('text', { class: 'mchart-axis', x, y: height - 5, 'text-anchor': 'middle' }, tickLabel(t, tickStep, severalDays)));
+        // A label at either edge stays inside the chart.
+        const anchor = x > width - 18 ? 'end' : 'middle';
+        chart.appendChild(svg('text', { class: 'mchart-axis', x, y: height - 5, 'text-anchor': anchor }, tickLabel(t, tickStep, severalDays)));
       }
 
       for (const rule of data.rules || []) {
