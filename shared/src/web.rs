@@ -1,10 +1,11 @@
-//! What the Monlight web UIs share: the common stylesheet and script (embedded in the binary),
-//! and the headers every page and asset is served with.
+//! What the Monlight web UIs share: the common stylesheet and scripts (embedded in the
+//! binary), and the headers every page and asset is served with.
 //!
 //! A service keeps its own pages and scripts and serves them through [`page`] and
-//! [`asset_response`]; `/static/monlight.css`, `/static/monlight.js` and
-//! `/static/favicon.svg` come from [`common_asset`]. Pages load no inline script or style
-//! (the CSP forbids both) and nothing from another origin (no CDN).
+//! [`asset_response`]; `/static/monlight.css`, `/static/monlight.js`, `/static/charts.js`
+//! (the SVG time-series charts) and `/static/favicon.svg` come from [`common_asset`]. Pages
+//! load no inline script or style (the CSP forbids both) and nothing from another origin (no
+//! CDN).
 //!
 //! Cache policy: an HTML page is `no-cache` (always revalidated, so a new binary shows at
 //! once); assets are cached for a day and referenced with `?v=<version>`, a hash of every
@@ -54,6 +55,11 @@ pub const COMMON_ASSETS: &[Asset] = &[
         path: "/static/monlight.js",
         content_type: JS,
         body: include_bytes!("../assets/monlight.js"),
+    },
+    Asset {
+        path: "/static/charts.js",
+        content_type: JS,
+        body: include_bytes!("../assets/charts.js"),
     },
     Asset {
         path: "/static/favicon.svg",
@@ -239,6 +245,7 @@ mod tests {
         for (path, content_type) in [
             ("/static/monlight.css", CSS),
             ("/static/monlight.js", JS),
+            ("/static/charts.js", JS),
             ("/static/favicon.svg", SVG),
         ] {
             let response = common_asset(path).unwrap_or_else(|| panic!("{path} is missing"));
@@ -323,20 +330,23 @@ mod tests {
     }
 
     #[test]
-    fn the_common_script_never_writes_html() {
-        // The UIs insert API data as text only; the shared script must not even have the means.
-        let js = String::from_utf8_lossy(
-            find_asset(COMMON_ASSETS, "/static/monlight.js")
-                .map(|a| a.body)
-                .unwrap_or_default(),
-        );
-        for sink in [
-            "innerHTML",
-            "outerHTML",
-            "insertAdjacentHTML",
-            "document.write",
-        ] {
-            assert!(!js.contains(sink), "monlight.js uses {sink}");
+    fn the_common_scripts_never_write_html() {
+        // The UIs insert API data as text only; the shared scripts must not even have the means.
+        for path in ["/static/monlight.js", "/static/charts.js"] {
+            let js = String::from_utf8_lossy(
+                find_asset(COMMON_ASSETS, path)
+                    .map(|a| a.body)
+                    .unwrap_or_default(),
+            );
+            assert!(!js.is_empty(), "{path} is missing");
+            for sink in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+            ] {
+                assert!(!js.contains(sink), "{path} uses {sink}");
+            }
         }
     }
 }

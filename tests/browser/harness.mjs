@@ -1,6 +1,6 @@
-// Shared by the browser tests and screenshots.mjs: starts a real service (error-tracker or
-// log-viewer) on port 0 in a temp dir, seeds it (through its API, or with fake Docker
-// containers on disk), and launches Debian's headless Chromium.
+// Shared by the browser tests and screenshots.mjs: starts a real service (error-tracker,
+// log-viewer or metrics-collector) on port 0 in a temp dir, seeds it (through its API, or with
+// fake Docker containers on disk), and launches Debian's headless Chromium.
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -29,16 +29,22 @@ export function launchBrowser() {
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 60_000 });
 }
 
+const DATABASES = { 'error-tracker': 'errors.db', 'log-viewer': 'logs.db', 'metrics-collector': 'metrics.db' };
+
 /**
- * Starts target/debug/<service> (error-tracker by default; $ERROR_TRACKER_BIN or
- * $LOG_VIEWER_BIN override the path) with PORT=0 and resolves once it logs
+ * Starts target/debug/<service> (error-tracker by default; $ERROR_TRACKER_BIN,
+ * $LOG_VIEWER_BIN or $METRICS_COLLECTOR_BIN override the path) with PORT=0 and resolves once it logs
  * `listening on 127.0.0.1:PORT`. `options.env` adds variables; `options.setup(dir)` runs first
  * (e.g. to write fake containers into the temp dir). `stop()` sends SIGTERM (SIGKILL after
  * 5 s) and removes the temp dir; `log()` is everything it printed, for failure messages.
  */
 export async function startService(options = {}) {
   const service = options.service || 'error-tracker';
-  const override = { 'error-tracker': process.env.ERROR_TRACKER_BIN, 'log-viewer': process.env.LOG_VIEWER_BIN }[service];
+  const override = {
+    'error-tracker': process.env.ERROR_TRACKER_BIN,
+    'log-viewer': process.env.LOG_VIEWER_BIN,
+    'metrics-collector': process.env.METRICS_COLLECTOR_BIN,
+  }[service];
   const bin = override || join(REPO_ROOT, 'target/debug', service);
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run cargo build -p ${service} first`);
   const dir = mkdtempSync(join(tmpdir(), 'monlight-browser-'));
@@ -50,7 +56,7 @@ export async function startService(options = {}) {
       PORT: '0',
       BIND: '127.0.0.1',
       API_KEY: apiKey,
-      DATABASE_PATH: join(dir, service === 'log-viewer' ? 'logs.db' : 'errors.db'),
+      DATABASE_PATH: join(dir, DATABASES[service]),
       RATE_LIMIT: '0',
       LOG_LEVEL: 'info',
       ...(options.env ? options.env(dir) : {}),
@@ -317,6 +323,102 @@ export async function waitForEntries(svc, count, timeoutMs = 20_000) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`expected ${count} entries, have ${JSON.stringify(last)}\n${svc.log()}`);
+}
+
+// ------------------------------------------------------------------ metrics-collector
+
+/**
+ * Starts target/debug/metrics-collector rolling minutes up every second (so points of past
+ * minutes show soon); `env` adds variables.
+ */
+export function startMetrics(env = {}) {
+  return startService({
+    service: 'metrics-collector',
+    apiKey: 'metrics-key-' + process.pid,
+    env: () => ({ AGGREGATION_INTERVAL: '1', ...env }),
+  });
+}
+
+/** Posts `points` to `/api/metrics` in batches of 1,000 (the API's limit). */
+export async function postMetrics(svc, points) {
+  for (let i = 0; i < points.length; i += 1000) {
+    await svc.api('POST', '/api/metrics', points.slice(i, i + 1000));
+  }
+}
+
+/** Polls `GET /api/metrics?<query>` until `ready(answer)` holds (e.g. enough rolled-up
+ * buckets); returns the answer. */
+export async function waitForMetrics(svc, query, ready, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  const path = '/api/metrics?' + new URLSearchParams(query);
+  let last = null;
+  while (Date.now() < deadline) {
+    last = await svc.api('GET', path);
+    if (ready(last)) return last;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${path}: not ready in time, last answer ${JSON.stringify(last).slice(0, 500)}\n${svc.log()}`);
+}
+
+/** The start of the minute `minutesAgo` before now, in Unix seconds, plus `second`. */
+export function minuteAgo(minutesAgo, second = 0) {
+  return Math.floor(Date.now() / 60000) * 60 - minutesAgo * 60 + second;
+}
+
+const ROUTES = [
+  { route: '/api/products', method: 'GET', share: 0.45, ms: 38 },
+  { route: '/api/cart', method: 'POST', share: 0.25, ms: 74 },
+  { route: '/api/checkout', method: 'POST', share: 0.12, ms: 240 },
+  { route: '/api/search', method: 'GET', share: 0.18, ms: 120 },
+];
+const PAGES = [
+  { page: '/', lcp: 1500, inp: 90, cls: 0.02, fcp: 900, ttfb: 300, views: 9 },
+  { page: '/products/{id}', lcp: 2300, inp: 140, cls: 0.06, fcp: 1300, ttfb: 520, views: 6 },
+  { page: '/cart', lcp: 2900, inp: 260, cls: 0.04, fcp: 1700, ttfb: 650, views: 3 },
+  { page: '/checkout', lcp: 4600, inp: 420, cls: 0.21, fcp: 2400, ttfb: 1100, views: 2 },
+];
+
+/**
+ * A realistic shop over the last `hours`: request counts and durations (a histogram) per
+ * route, a queue-depth gauge, orders, and browser Web Vitals for four pages (project
+ * `shop`); a little of project `billing`. Deterministic apart from the current time.
+ */
+export function demoMetrics(hours = 6) {
+  const random = rng(7);
+  const points = [];
+  const jitter = (base, spread) => base * (1 - spread + 2 * spread * random());
+  for (let ago = hours * 60; ago >= 0; ago--) {
+    const t = minuteAgo(ago, 5);
+    // Traffic follows a slow wave with a busy spell an hour ago.
+    const load = 1 + 0.45 * Math.sin(ago / 55) + (ago > 50 && ago < 80 ? 0.8 : 0);
+    for (const r of ROUTES) {
+      const requests = Math.round(jitter(180 * r.share * load, 0.2));
+      const errors = r.route === '/api/checkout' ? Math.round(requests * (ago > 50 && ago < 80 ? 0.12 : 0.02)) : 0;
+      const labels = { method: r.method, route: r.route };
+      points.push({ name: 'http_requests_total', type: 'counter', value: requests - errors, labels: { ...labels, status: '200' }, project: 'shop', timestamp: t });
+      if (errors) points.push({ name: 'http_requests_total', type: 'counter', value: errors, labels: { ...labels, status: '500' }, project: 'shop', timestamp: t });
+      for (let i = 0; i < 12; i++) {
+        // A long tail: most requests near the route's typical time, a few far slower.
+        const slow = random() < 0.04 ? 2 + random() * 3 : 1;
+        points.push({ name: 'http_request_duration_ms', type: 'histogram', value: Math.round(jitter(r.ms * load * slow, 0.35)), labels, project: 'shop', timestamp: t + i });
+      }
+    }
+    points.push({ name: 'queue_depth', type: 'gauge', value: Math.max(0, Math.round(jitter(12 * load * load, 0.3))), labels: { queue: 'emails' }, project: 'shop', timestamp: t });
+    if (random() < 0.5) points.push({ name: 'orders_created_total', type: 'counter', value: Math.round(jitter(3 * load, 0.5)), project: 'shop', timestamp: t });
+    if (ago % 5 === 0) {
+      points.push({ name: 'invoices_sent_total', type: 'counter', value: Math.round(jitter(4, 0.5)), project: 'billing', timestamp: t });
+      for (const p of PAGES) {
+        for (let v = 0; v < p.views; v++) {
+          const labels = { source: 'browser', page: p.page };
+          for (const vital of ['lcp', 'inp', 'cls', 'fcp', 'ttfb']) {
+            const value = jitter(p[vital] * (random() < 0.15 ? 1.8 : 1), 0.3);
+            points.push({ name: 'web_vitals_' + vital, type: 'histogram', value: vital === 'cls' ? Number(value.toFixed(3)) : Math.round(value), labels, project: 'shop', timestamp: t + v });
+          }
+        }
+      }
+    }
+  }
+  return points;
 }
 
 /**

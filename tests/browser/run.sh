@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The browser tests: headless Debian Chromium driven by playwright-core (pinned in
-# package-lock.json) against freshly built services (error-tracker, log-viewer). Installs what is missing:
+# package-lock.json) against freshly built services (error-tracker, log-viewer,
+# metrics-collector). Installs what is missing:
 # Chromium through apt (CI runs as root), the npm packages with `npm ci`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,8 +16,8 @@ fi
 echo "== npm ci (tests/browser)"
 (cd tests/browser && npm ci --no-audit --no-fund)
 
-echo "== cargo build -p error-tracker -p log-viewer"
-cargo build -p error-tracker -p log-viewer
+echo "== cargo build -p error-tracker -p log-viewer -p metrics-collector"
+cargo build -p error-tracker -p log-viewer -p metrics-collector
 
 echo "== node --test tests/browser/*.test.mjs"
 node --test tests/browser/*.test.mjs

@@ -1,14 +1,17 @@
 // Takes the README screenshots of the web UIs into docs/screenshots/:
 //   error-tracker: errors-list(.png|-phone.png) and error-detail(.png|-phone.png)
 //   log-viewer:    logs(.png|-phone.png), over scripts/demo-logs.py's demo containers
-//   cargo build -p error-tracker -p log-viewer && node tests/browser/screenshots.mjs [errors|logs]
+//   metrics-collector: metrics(.png|-phone.png), over six hours of a demo shop's metrics
+//   cargo build -p error-tracker -p log-viewer -p metrics-collector &&
+//     node tests/browser/screenshots.mjs [errors|logs|metrics]
 // Not part of CI; run it again after a visible change to the UI.
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  REPO_ROOT, launchBrowser, seedStandard, seedTracebacks, startLogViewer, startService, waitForEntries,
+  REPO_ROOT, demoMetrics, launchBrowser, postMetrics, seedStandard, seedTracebacks, startLogViewer, startMetrics,
+  startService, waitForEntries, waitForMetrics,
 } from './harness.mjs';
 
 const OUT = join(REPO_ROOT, 'docs/screenshots');
@@ -102,12 +105,35 @@ async function logsScreenshots(browser) {
   }
 }
 
+async function metricsScreenshots(browser) {
+  const svc = await startMetrics({ UI_LINKS: 'errors=:5010,logs=:5011,metrics=:5012' });
+  try {
+    await postMetrics(svc, demoMetrics(6));
+    // Every past minute rolled up (the six hours hold 361 minutes of durations).
+    await waitForMetrics(svc, { name: 'http_request_duration_ms', period: '6h', project: 'shop' }, (a) => a.data.length >= 355, 120_000);
+    for (const v of VIEWPORTS) {
+      const context = await newContext(browser, svc, v);
+      const page = await context.newPage();
+      page.on('pageerror', (e) => console.error('page error:', e));
+      await page.goto(svc.url + '/?project=shop&period=6h&metric=http_request_duration_ms');
+      await page.locator('#x-chart .mchart-line').first().waitFor();
+      await page.locator('#vitals-table tbody tr').first().waitFor();
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: join(OUT, `metrics${v.suffix}.png`), fullPage: !v.mobile });
+      await context.close();
+    }
+  } finally {
+    await svc.stop();
+  }
+}
+
 const only = process.argv[2];
 mkdirSync(OUT, { recursive: true });
 const browser = await launchBrowser();
 try {
   if (!only || only === 'errors') await errorsScreenshots(browser);
   if (!only || only === 'logs') await logsScreenshots(browser);
+  if (!only || only === 'metrics') await metricsScreenshots(browser);
   console.log('screenshots written to', OUT);
 } finally {
   await browser.close();
