@@ -25,16 +25,19 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-errors_port=$(free_port); logs_port=$(free_port); proxy_port=$(free_port)
+errors_port=$(free_port); logs_port=$(free_port); metrics_port=$(free_port); proxy_port=$(free_port)
 mkdir -p "$work/containers"
 python3 scripts/demo-logs.py "$work/containers" >/dev/null
-common=(API_KEY=k BIND=127.0.0.1 RATE_LIMIT=0 "UI_LINKS=errors=/,logs=/logs")
+common=(API_KEY=k BIND=127.0.0.1 RATE_LIMIT=0 "UI_LINKS=errors=/,logs=/logs,metrics=/metrics/")
 env "${common[@]}" PORT="$errors_port" DATABASE_PATH="$work/errors.db" \
   target/debug/error-tracker 2>"$work/errors.log" & pids+=($!)
 env "${common[@]}" PORT="$logs_port" DATABASE_PATH="$work/logs.db" LOG_SOURCES="$work/containers" \
   target/debug/log-viewer 2>"$work/logs.log" & pids+=($!)
+env "${common[@]}" PORT="$metrics_port" DATABASE_PATH="$work/metrics.db" \
+  target/debug/metrics-collector 2>"$work/metrics.log" & pids+=($!)
 
 sed -e "s/127.0.0.1:5010/127.0.0.1:$errors_port/; s/127.0.0.1:5011/127.0.0.1:$logs_port/" \
+    -e "s/127.0.0.1:5012/127.0.0.1:$metrics_port/" \
     -e "s/listen 8080;/listen 127.0.0.1:$proxy_port;/" deploy/nginx/monlight.conf > "$work/monlight.conf"
 cat > "$work/nginx.conf" <<CONF
 worker_processes 1;
@@ -53,7 +56,8 @@ CONF
 
 base="http://127.0.0.1:$proxy_port"
 for _ in $(seq 100); do
-  curl -sf "$base/health/errors" >/dev/null && curl -sf "$base/health/logs" >/dev/null && break
+  curl -sf "$base/health/errors" >/dev/null && curl -sf "$base/health/logs" >/dev/null &&
+    curl -sf "$base/health/metrics" >/dev/null && break
   sleep 0.1
 done
 passed=0; failed=0
@@ -73,7 +77,7 @@ check / 200 'data-ui="errors"'
 check /errors/1 200 'data-ui="errors"'
 check /logs 200 'data-ui="logs"'
 check /logs/ 200 'data-ui="logs"'
-check "/logs/?since=2026-01-01T00:00:00Z&container=shop_web_1" 200 'data-ui-links="errors=/,logs=/logs"'
+check "/logs/?since=2026-01-01T00:00:00Z&container=shop_web_1" 200 'data-ui-links="errors=/,logs=/logs,metrics=/metrics"'
 check "/api/errors?limit=1" 200 '"errors":['
 check "/api/logs?limit=1" 200 '"logs":['
 check /api/containers 200 '"containers":['
@@ -81,5 +85,15 @@ check /api/stats 200 '{'
 check /static/errors.js 200 'function'
 check /static/logs.js 200 'function'
 check /static/monlight.css 200 '{'
+check /health/metrics 200 '"metrics_received_24h"'
+check /metrics/ 200 'data-ui="metrics"'
+check /metrics/health 200 '"metrics_received_24h"'
+check "/api/metrics?name=x" 200 '"series":[]'
+check /api/metrics/names 200 '"metrics":['
+check /api/metrics/projects 200 '"projects":['
+check /api/dashboard 200 '"top_metrics":['
+check /static/metrics.js 200 'function'
+check /static/charts.js 200 'function'
+check /metrics 200 'monlight_collector_up 1'
 echo "nginx one-origin check: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the Monlight stack locally with working defaults:
-#   release build, every service on its default port (error-tracker 5010, log-viewer 5011),
+#   release build, every service on its default port (error-tracker 5010, log-viewer 5011,
+#   metrics-collector 5012),
 #   data under ./data/, a generated dev API key printed and saved in ./data/dev-api-key.
 # Each service's log lines are prefixed with its name; the key banner comes last, once every
 # service answered /health. Ctrl-C stops everything cleanly (each service gets SIGTERM and
@@ -19,7 +20,7 @@ export API_KEY
 export BIND="${BIND:-127.0.0.1}"
 export LOG_LEVEL="${LOG_LEVEL:-info}"
 # Where each web UI lives, for the header every UI shows (see README, UI_LINKS).
-export UI_LINKS="${UI_LINKS:-errors=http://localhost:5010,logs=http://localhost:5011}"
+export UI_LINKS="${UI_LINKS:-errors=http://localhost:5010,logs=http://localhost:5011,metrics=http://localhost:5012}"
 
 pids=()
 stop() {
@@ -73,10 +74,12 @@ if [ -x ./target/release/log-viewer ]; then
   start log-viewer 5011 DATABASE_PATH=data/logs.db LOG_SOURCES="$sources" TAIL_BUFFER="$tail_buffer"
 fi
 
+start metrics-collector 5012 DATABASE_PATH=data/metrics.db
+
 if wait_healthy; then
   echo
   echo "API key: $API_KEY   (saved in data/dev-api-key)"
-  echo "UIs:     http://localhost:5010 (errors), http://localhost:5011 (logs)"
+  echo "UIs:     http://localhost:5010 (errors), http://localhost:5011 (logs), http://localhost:5012 (metrics)"
   echo "try:     curl -H \"X-API-Key: $API_KEY\" localhost:5010/api/errors"
   echo "Ctrl-C stops everything."
   echo

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, the Rust unit and integration tests of the whole
-# workspace (with a Python venv for the parsers they call), the HTTP engine's fuzzers for a bounded time, the one-origin nginx example, then
+# workspace (with a Python venv for the parsers they call), the HTTP engine's fuzzers for a
+# bounded time, the one-origin nginx example, then
 # the browser tests (headless Chromium driven by playwright-core), installing what they need.
 set -euo pipefail
 cd "$(dirname "$0")/.."

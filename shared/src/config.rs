@@ -152,7 +152,7 @@ pub const COMMON_VARS_HELP: &str = "\
   IDLE_TIMEOUT     30        seconds a connection may stay silent or stall
   WORKERS          4         request handlers running at once
   MAX_CONNECTIONS  1024      open connections beyond which new ones are closed
-  UI_LINKS         errors=:5010,logs=:5011
+  UI_LINKS         errors=:5010,logs=:5011,metrics=:5012
                              where each web UI lives (name=http(s) URL or :port, the
                              page's own host on that port), for the pages' header
 ";

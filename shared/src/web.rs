@@ -127,7 +127,7 @@ pub const UI_NAMES: &[&str] = &["errors", "logs", "metrics"];
 /// `errors=http://host:5010,logs=http://host:5011`. A value may be `:<port>` (the page's
 /// own host on that port, resolved by the browser) or a path such as `/logs` (on the page's
 /// own origin: every UI behind one reverse proxy, see `deploy/nginx/`); the default is
-/// `errors=:5010,logs=:5011`.
+/// `errors=:5010,logs=:5011,metrics=:5012`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UiLinks(Vec<(String, String)>);
 
@@ -184,6 +184,7 @@ impl Default for UiLinks {
         UiLinks(vec![
             ("errors".to_string(), ":5010".to_string()),
             ("logs".to_string(), ":5011".to_string()),
+            ("metrics".to_string(), ":5012".to_string()),
         ])
     }
 }
@@ -263,7 +264,7 @@ mod tests {
     fn ui_links_parse_in_order_and_are_escaped_in_the_page() {
         assert_eq!(
             UiLinks::default().attribute(),
-            "errors=:5010,logs=:5011",
+            "errors=:5010,logs=:5011,metrics=:5012",
             "the same host on the default ports"
         );
         let links =

@@ -81,7 +81,7 @@ mod tests {
             );
             let html = String::from_utf8_lossy(response.body_bytes().unwrap_or_default());
             assert!(
-                html.contains("data-ui-links=\"errors=:5010,logs=:5011\""),
+                html.contains("data-ui-links=\"errors=:5010,logs=:5011,metrics=:5012\""),
                 "{target}: the header's links"
             );
         }

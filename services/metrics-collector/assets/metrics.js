@@ -216,7 +216,7 @@
 
     async function loadProjects() {
       try {
-        const data = await M.api('/api/projects');
+        const data = await M.api('/api/metrics/projects');
         fill(f.project, el('option', { value: '' }, 'All projects'),
           (data.projects || []).map((p) => el('option', { value: p }, p)));
         ensureOption(f.project, state.project);
@@ -248,7 +248,7 @@
       const status = $('#stat-status');
       const note = $('#stat-aggregation');
       try {
-        const response = await fetch('/health', { cache: 'no-store' });
+        const response = await fetch('health', { cache: 'no-store' });
         const health = await response.json();
         const ok = response.ok && health.status === 'ok';
         fill(status, el('span', { class: ['badge', 'badge-lg', ok ? 'badge-ok' : 'badge-danger'] }, ok ? 'Healthy' : String(health.status || response.status)));

@@ -75,6 +75,9 @@ pub fn routes() -> Router<State> {
         .get("/api/metrics", KEY, api::series)
         .get("/api/metrics/names", KEY, api::names)
         .get("/api/projects", KEY, api::projects)
+        // The same, under the service's own prefix: the UI's path behind one origin, where
+        // the error-tracker answers /api/projects (deploy/nginx/monlight.conf).
+        .get("/api/metrics/projects", KEY, api::projects)
         .get("/api/dashboard", KEY, api::dashboard)
         .unmatched("/api", KEY)
         .get("/metrics", KEY, api::prometheus)

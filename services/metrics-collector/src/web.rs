@@ -71,7 +71,7 @@ mod tests {
             "the page says which UI it is"
         );
         assert!(
-            html.contains("data-ui-links=\"errors=:5010,logs=:5011\""),
+            html.contains("data-ui-links=\"errors=:5010,logs=:5011,metrics=:5012\""),
             "the header's links"
         );
     }
