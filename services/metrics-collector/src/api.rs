@@ -25,12 +25,12 @@ pub fn ingest(state: &State, request: &Request) -> Result<Response, ApiError> {
         now_ms,
         oldest_ms: now_ms - state.config.retention.hour_days * DAY_MS,
     };
-    let points = parse_batch(&request.json()?, window)?;
+    let batch = parse_batch(&request.json()?, window)?;
     // Validated: waiting for the writer happens outside the handler slot, so concurrent
     // batches share one transaction.
     let writer = state.writer.clone();
     Ok(Response::deferred(move || {
-        match writer.submit(Job::Store(points)) {
+        match writer.submit(Job::Store(batch)) {
             Ok(Outcome::Stored(count)) => {
                 Response::json(202, &json!({"status": "accepted", "count": count}))
             }

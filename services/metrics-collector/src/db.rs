@@ -21,7 +21,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use shared::service::Schema;
 
 use crate::config::Retention;
-use crate::ingest::{Kind, Point, SeriesKey};
+use crate::ingest::{Batch, Kind, SeriesKey};
 use crate::rollup::{Rollup, Sketch};
 
 /// Schema migrations, in order; `_meta.schema_version` counts the applied ones.
@@ -117,7 +117,7 @@ pub const RETENTION_BATCH: usize = 50_000;
 #[derive(Debug)]
 pub enum Job {
     /// Store a validated batch.
-    Store(Vec<Point>),
+    Store(Batch),
     /// Roll up the next complete minute that needs it (before the minute of `now_ms`).
     RollMinute { now_ms: i64 },
     /// Roll up the next complete hour that needs it.
@@ -213,7 +213,7 @@ pub fn apply(conn: &Connection, cache: &mut SeriesCache, job: Job) -> rusqlite::
         cache.clear();
     }
     let outcome = match job {
-        Job::Store(points) => store(conn, cache, &points).map(Outcome::Stored),
+        Job::Store(batch) => store(conn, cache, &batch).map(Outcome::Stored),
         Job::RollMinute { now_ms } => roll_next_minute(conn, now_ms).map(Outcome::Rolled),
         Job::RollHour => roll_next_hour(conn).map(Outcome::Rolled),
         Job::Retention { now_ms, retention } => {
@@ -254,22 +254,35 @@ fn set_meta(conn: &Connection, key: &str, value: i64) -> rusqlite::Result<()> {
 }
 
 /// Stores a batch; a point for a minute already rolled up marks that minute dirty.
-fn store(conn: &Connection, cache: &mut SeriesCache, points: &[Point]) -> rusqlite::Result<usize> {
+fn store(conn: &Connection, cache: &mut SeriesCache, batch: &Batch) -> rusqlite::Result<usize> {
     let watermark = get_meta(conn, meta::MINUTE_WATERMARK)?.unwrap_or(i64::MIN);
+    // The span of each series' points in this batch, then each series' id.
+    let mut spans = vec![(i64::MAX, i64::MIN); batch.series.len()];
+    for point in &batch.points {
+        let span = &mut spans[point.series];
+        *span = (
+            span.0.min(point.timestamp_ms),
+            span.1.max(point.timestamp_ms),
+        );
+    }
+    let ids = batch
+        .series
+        .iter()
+        .zip(&spans)
+        .map(|(key, span)| cache.id(conn, key, span.0))
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO points (minute, series_id, ts, value) VALUES (?1, ?2, ?3, ?4)",
     )?;
-    let mut seen: HashMap<i64, (i64, i64)> = HashMap::new();
     let mut late = BTreeSet::new();
-    for point in points {
-        let id = cache.id(conn, &point.series, point.timestamp_ms)?;
+    for point in &batch.points {
         let minute = point.timestamp_ms.div_euclid(MINUTE_MS);
-        insert.execute(params![minute, id, point.timestamp_ms, point.value])?;
-        let span = seen
-            .entry(id)
-            .or_insert((point.timestamp_ms, point.timestamp_ms));
-        span.0 = span.0.min(point.timestamp_ms);
-        span.1 = span.1.max(point.timestamp_ms);
+        insert.execute(params![
+            minute,
+            ids[point.series],
+            point.timestamp_ms,
+            point.value
+        ])?;
         if minute < watermark {
             late.insert(minute);
         }
@@ -278,7 +291,7 @@ fn store(conn: &Connection, cache: &mut SeriesCache, points: &[Point]) -> rusqli
         "UPDATE series SET first_seen = min(first_seen, ?2), last_seen = max(last_seen, ?3)
          WHERE id = ?1 AND (first_seen > ?2 OR last_seen < ?3)",
     )?;
-    for (id, (first, last)) in seen {
+    for (id, (first, last)) in ids.iter().zip(spans) {
         touch.execute(params![id, first, last])?;
     }
     let mut dirty =
@@ -286,7 +299,7 @@ fn store(conn: &Connection, cache: &mut SeriesCache, points: &[Point]) -> rusqli
     for minute in late {
         dirty.execute([minute])?;
     }
-    Ok(points.len())
+    Ok(batch.points.len())
 }
 
 /// Rolls up the oldest complete minute that needs it: a dirty one, or the first one at or

@@ -1,8 +1,8 @@
-//! Validating a batch of points (`POST /api/metrics`) into [`Point`]s. The whole batch is
+//! Validating a batch of points (`POST /api/metrics`) into a [`Batch`]. The whole batch is
 //! checked before anything is stored; the first bad point is a 400 naming its index and field,
 //! e.g. `metrics[3].value: must be a finite number`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use serde_json::{Map, Value};
@@ -83,10 +83,19 @@ pub struct SeriesKey {
 /// A validated point, ready to be stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
-    pub series: SeriesKey,
+    /// Index of its series in [`Batch::series`].
+    pub series: usize,
     /// Epoch milliseconds.
     pub timestamp_ms: i64,
     pub value: f64,
+}
+
+/// A validated batch: each distinct series once, and the points referring to them (so a
+/// batch waiting for the writer holds each label set once, not once per point).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Batch {
+    pub series: Vec<SeriesKey>,
+    pub points: Vec<Point>,
 }
 
 /// The limits a batch is checked against that depend on the time and the configuration.
@@ -100,7 +109,7 @@ pub struct Window {
 }
 
 /// Validates a whole batch: a JSON array of 1–1000 points or `{"metrics": [...]}`.
-pub fn parse_batch(body: &Value, window: Window) -> Result<Vec<Point>, ApiError> {
+pub fn parse_batch(body: &Value, window: Window) -> Result<Batch, ApiError> {
     let items = match body {
         Value::Array(items) => items,
         Value::Object(fields) => match fields.get("metrics") {
@@ -115,14 +124,26 @@ pub fn parse_batch(body: &Value, window: Window) -> Result<Vec<Point>, ApiError>
             items.len()
         )));
     }
-    items
-        .iter()
-        .enumerate()
-        .map(|(index, item)| {
-            parse_point(item, window)
-                .map_err(|e| ApiError::bad_request(format!("metrics[{index}].{e}")))
-        })
-        .collect()
+    let mut batch = Batch::default();
+    let mut index_of: HashMap<SeriesKey, usize> = HashMap::new();
+    for (index, item) in items.iter().enumerate() {
+        let (series, timestamp_ms, value) = parse_point(item, window)
+            .map_err(|e| ApiError::bad_request(format!("metrics[{index}].{e}")))?;
+        let series = match index_of.get(&series) {
+            Some(&i) => i,
+            None => {
+                batch.series.push(series.clone());
+                index_of.insert(series, batch.series.len() - 1);
+                batch.series.len() - 1
+            }
+        };
+        batch.points.push(Point {
+            series,
+            timestamp_ms,
+            value,
+        });
+    }
+    Ok(batch)
 }
 
 fn batch_shape_error() -> ApiError {
@@ -145,7 +166,8 @@ fn field_error(field: &str, problem: impl fmt::Display) -> FieldError {
     FieldError(format!("{field}: {problem}"))
 }
 
-fn parse_point(item: &Value, window: Window) -> Result<Point, FieldError> {
+/// A point's series, timestamp (epoch ms) and value.
+fn parse_point(item: &Value, window: Window) -> Result<(SeriesKey, i64, f64), FieldError> {
     let Value::Object(fields) = item else {
         return Err(FieldError("point: must be a JSON object".to_string()));
     };
@@ -182,16 +204,13 @@ fn parse_point(item: &Value, window: Window) -> Result<Point, FieldError> {
         None => window.now_ms,
         Some(raw) => timestamp(raw, window)?,
     };
-    Ok(Point {
-        series: SeriesKey {
-            name,
-            kind,
-            project,
-            labels,
-        },
-        timestamp_ms,
-        value,
-    })
+    let series = SeriesKey {
+        name,
+        kind,
+        project,
+        labels,
+    };
+    Ok((series, timestamp_ms, value))
 }
 
 /// The label set as canonical JSON text: keys sorted, every value a string (`1`, `"1"` →
@@ -321,28 +340,29 @@ mod tests {
 
     #[test]
     fn both_body_shapes_and_defaults() {
-        let points = parse_batch(&json!([point(json!({}))]), WINDOW).unwrap();
-        assert_eq!(points[0].timestamp_ms, NOW);
-        assert_eq!(points[0].series.project, "default");
-        assert_eq!(points[0].series.labels, "{}");
+        let batch = parse_batch(&json!([point(json!({}))]), WINDOW).unwrap();
+        assert_eq!(batch.points[0].timestamp_ms, NOW);
+        assert_eq!(batch.series[0].project, "default");
+        assert_eq!(batch.series[0].labels, "{}");
         let wrapped = parse_batch(&json!({"metrics": [point(json!({}))]}), WINDOW).unwrap();
-        assert_eq!(wrapped, points);
+        assert_eq!(wrapped, batch);
     }
 
     #[test]
     fn labels_are_canonical() {
         let a = point(json!({"labels": {"b": 1, "a": true, "c": "x"}}));
         let b = point(json!({"labels": {"c": "x", "a": "true", "b": "1"}}));
-        let points = parse_batch(&json!([a, b]), WINDOW).unwrap();
-        assert_eq!(points[0].series.labels, r#"{"a":"true","b":"1","c":"x"}"#);
-        assert_eq!(points[0].series, points[1].series);
+        let batch = parse_batch(&json!([a, b]), WINDOW).unwrap();
+        assert_eq!(batch.series.len(), 1, "one label set, stored once");
+        assert_eq!(batch.series[0].labels, r#"{"a":"true","b":"1","c":"x"}"#);
+        assert_eq!((batch.points[0].series, batch.points[1].series), (0, 0));
     }
 
     #[test]
     fn timestamps_in_both_forms() {
         let rfc = point(json!({"timestamp": "2026-05-28T22:26:40+02:00"}));
         let unix = point(json!({"timestamp": 1_779_999_999.5}));
-        let points = parse_batch(&json!([rfc, unix]), WINDOW).unwrap();
+        let points = parse_batch(&json!([rfc, unix]), WINDOW).unwrap().points;
         assert_eq!(points[0].timestamp_ms, NOW);
         assert_eq!(points[1].timestamp_ms, 1_779_999_999_500);
     }

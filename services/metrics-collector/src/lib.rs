@@ -39,8 +39,10 @@ pub const ABOUT: About = About {
     vars: config::VARS_HELP,
 };
 
-/// Jobs waiting for the writer at most; beyond it batches get `503` + `Retry-After`.
-const WRITE_QUEUE: usize = 256;
+/// Jobs waiting for the writer at most; beyond it batches get `503` + `Retry-After`. A job
+/// is a whole batch (up to 1000 points, at most `MAX_BODY_SIZE` of label text), so this
+/// bounds the memory of validated batches waiting to be stored.
+const WRITE_QUEUE: usize = 16;
 
 /// Shared by every handler.
 pub struct State {
