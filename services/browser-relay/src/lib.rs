@@ -1,0 +1,3 @@
+//! browser-relay: the public endpoint for browsers.
+
+pub mod symbolicate;

@@ -1,0 +1,1 @@
+//! Rewriting minified stack traces with source maps (being written).
