@@ -14,6 +14,9 @@ use crate::web::UiLinks;
 
 /// A service's defaults for the shared settings.
 pub struct Defaults {
+    /// The variable holding the key of `Guard::ApiKey` routes: `API_KEY`, or the relay's
+    /// `ADMIN_API_KEY`.
+    pub api_key_var: &'static str,
     /// `DATABASE_PATH` when unset, e.g. `./data/errors.db`.
     pub database_path: &'static str,
     /// `RATE_LIMIT` and `MAX_BODY_SIZE` when unset.
@@ -35,10 +38,10 @@ pub struct CommonConfig {
 }
 
 impl CommonConfig {
-    /// Reads the shared settings with the service's defaults; `API_KEY` is required.
+    /// Reads the shared settings with the service's defaults; the API key is required.
     pub fn from_env(env: &Env, defaults: Defaults) -> Result<CommonConfig, ConfigError> {
         Ok(CommonConfig {
-            api_key: Secret::new(env.required("API_KEY")?),
+            api_key: Secret::new(env.required(defaults.api_key_var)?),
             database_path: PathBuf::from(env.get_or("DATABASE_PATH", defaults.database_path)),
             http: HttpConfig::from_env(env, defaults.http)?,
             ui_links: match env.get("UI_LINKS") {
@@ -81,6 +84,7 @@ mod tests {
     use super::*;
 
     const DEFAULTS: Defaults = Defaults {
+        api_key_var: "API_KEY",
         database_path: "./data/x.db",
         http: HttpDefaults {
             rate_limit: 60,

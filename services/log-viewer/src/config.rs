@@ -8,6 +8,7 @@ use shared::service::{CommonConfig, Defaults};
 
 /// This service's defaults of the settings every service has.
 pub const COMMON_DEFAULTS: Defaults = Defaults {
+    api_key_var: "API_KEY",
     database_path: "./data/logs.db",
     http: HttpDefaults {
         rate_limit: 600,

@@ -9,6 +9,7 @@ use crate::clock::Clock;
 
 /// This service's defaults of the settings every service has.
 pub const COMMON_DEFAULTS: Defaults = Defaults {
+    api_key_var: "API_KEY",
     database_path: "./data/metrics.db",
     http: HttpDefaults {
         rate_limit: 6000,

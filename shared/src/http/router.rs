@@ -32,7 +32,12 @@ pub enum RateClass {
     PerClient,
 }
 
-/// A route's policy: its guard, its rate-limit class and its body limit.
+/// Headers a route adds to every answer it gets, the engine's own (401, 405, 413, 429...)
+/// included: e.g. the relay's CORS headers, which depend on the request's `Origin`.
+pub type HeadersFn<S> = fn(&S, &Request) -> Vec<(&'static str, String)>;
+
+/// A route's policy: its guard, its rate-limit class, its body limit and the headers of
+/// every answer.
 pub struct Policy<S> {
     /// Who may call it.
     pub guard: Guard<S>,
@@ -40,6 +45,8 @@ pub struct Policy<S> {
     pub rate: RateClass,
     /// Largest body in bytes; `None` is the server's `MAX_BODY_SIZE`.
     pub max_body: Option<usize>,
+    /// Headers added to every answer, whoever gives it.
+    pub headers: Option<HeadersFn<S>>,
 }
 
 impl<S> Policy<S> {
@@ -49,6 +56,7 @@ impl<S> Policy<S> {
             guard: Guard::Open,
             rate: RateClass::Unlimited,
             max_body: None,
+            headers: None,
         }
     }
 
@@ -58,6 +66,7 @@ impl<S> Policy<S> {
             guard: Guard::ApiKey,
             rate: RateClass::PerClient,
             max_body: None,
+            headers: None,
         }
     }
 
@@ -67,6 +76,7 @@ impl<S> Policy<S> {
             guard: Guard::Check(check),
             rate: RateClass::PerClient,
             max_body: None,
+            headers: None,
         }
     }
 
@@ -79,6 +89,12 @@ impl<S> Policy<S> {
     /// The same policy with its own body limit.
     pub const fn max_body(mut self, bytes: usize) -> Policy<S> {
         self.max_body = Some(bytes);
+        self
+    }
+
+    /// The same policy adding `headers(state, request)` to every answer of the route.
+    pub const fn headers(mut self, headers: HeadersFn<S>) -> Policy<S> {
+        self.headers = Some(headers);
         self
     }
 }

@@ -2,6 +2,7 @@
 //! request head to a request thread from an elastic pool, which runs the request cycle —
 //! policy checks, body, handler, response — and gives the connection back when it idles.
 
+use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -263,7 +264,12 @@ fn handle_request<S>(
         Ok(target) => loggable(&target.path),
         Err(_) => loggable(&head.target),
     };
-    let answer = |response: Response, body_read: bool| {
+    // The route's own headers (`Policy::headers`), once the route is known.
+    let extra: RefCell<Vec<(&'static str, String)>> = RefCell::new(Vec::new());
+    let answer = |mut response: Response, body_read: bool| {
+        for (name, value) in extra.borrow().iter() {
+            response = response.with_header(name, value);
+        }
         Some(Handled {
             response,
             body_read,
@@ -283,6 +289,9 @@ fn handle_request<S>(
         request = request.with_header(name, value);
     }
     let found = shared.router.find(request.method(), request.path());
+    if let Some(headers) = found.policy().and_then(|policy| policy.headers) {
+        *extra.borrow_mut() = headers(&shared.state, &request);
+    }
     if let Some(policy) = found.policy() {
         if let Err(refused) = check_guard(&policy.guard, shared, &request) {
             return early(refused.into());
