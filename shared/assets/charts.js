@@ -137,8 +137,10 @@
   /**
    * A chart in `host` (its content is replaced). Options: `mode` 'line' (default) or 'bar'
    * (stacked); `format(value)` for the read-out (default `compact`); `axisFormat(value)` for
-   * the y axis (default `compact`); `label` for screen readers; `empty` the text shown
-   * without data; `onSelect(index, from, to)` when a bar is clicked. Returns
+   * the y axis (default `compact`); `totalFormat(value)` for the read-out's total of a
+   * stack (default `format`); `label` for screen readers; `empty` the text shown without
+   * data; `legend` true to show it for one series, false to leave it out (the page draws its
+   * own); `onSelect(index, from, to)` when a bar with a value is clicked. Returns
    * `{set(data), redraw(), destroy(), element}`. `set` takes `{x, series, step, from, to,
    * rules}` and may override `empty`, `format` and `axisFormat` for that data.
    */
@@ -174,7 +176,7 @@
 
     function drawLegend() {
       legend.replaceChildren();
-      legend.hidden = data.series.length < 2 && !opts.legend;
+      legend.hidden = opts.legend === false || (data.series.length < 2 && !opts.legend);
       if (legend.hidden) return;
       data.series.forEach((s, index) => {
         const swatch = html('span', 'mchart-swatch ' + seriesClass(Object.assign({ index }, s)));
@@ -243,7 +245,8 @@
       const plotW = width - m.left - m.right;
       const plotH = height - m.top - m.bottom;
       const range = yRange(series);
-      const yTicks = niceTicks(range.min, range.max, plotH < 120 ? 2 : 4, range.integers);
+      // A grid line every 30 to 50 px or so.
+      const yTicks = niceTicks(range.min, range.max, plotH < 60 ? 2 : plotH < 120 ? 3 : 4, range.integers);
       const yMin = yTicks[0];
       const yMax = yTicks[yTicks.length - 1];
       const xOf = (t) => m.left + ((t - from) / (to - from)) * plotW;
@@ -404,8 +407,10 @@
         row.append(swatch, html('span', 'mchart-tip-name', s.name), html('span', 'mchart-tip-value', typeof v === 'number' ? format(v) : '—'));
         rows.push(row);
       }
-      if (opts.mode === 'bar' && g.series.length > 1) rows.splice(1, 0, html('div', 'mchart-tip-total', format(total)));
-      if (opts.mode === 'bar' && opts.onSelect && total) rows.push(html('div', 'mchart-tip-hint', 'Click to zoom in'));
+      if (opts.mode === 'bar' && g.series.length > 1) rows.splice(1, 0, html('div', 'mchart-tip-total', (opts.totalFormat || format)(total)));
+      const selectable = opts.mode === 'bar' && opts.onSelect && total > 0;
+      if (selectable) rows.push(html('div', 'mchart-tip-hint', 'Click to zoom in'));
+      root.classList.toggle('mchart-selectable', Boolean(selectable));
       tip.replaceChildren(...rows);
       tip.hidden = false;
       // Beside the cursor, on the side with room (CSSOM positions are allowed by the CSP).
@@ -421,11 +426,14 @@
       geometry.band.setAttribute('visibility', 'hidden');
       geometry.marks.replaceChildren();
       tip.hidden = true;
+      root.classList.remove('mchart-selectable');
     }
 
+    /** A click on a bar zooms into its bucket; an empty bucket has nothing to show. */
     function select(event) {
       const i = indexAt(event);
       const t = geometry.xs[i];
+      if (!geometry.series.some((s) => s.values[i] > 0)) return;
       unhover();
       opts.onSelect(i, t, t + geometry.step);
     }

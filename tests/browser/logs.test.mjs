@@ -31,6 +31,22 @@ const ERRORS = 3;
 const WARNING_AND_ABOVE = 4 + 3 + 1;
 const WORKER_LINES = 25;
 
+/** The histogram's bar segments (charts.js bar mode): one per level and bucket. */
+const HIST_BAR = '#histogram .mchart-bar';
+
+/** Points at the middle of the first bar with entries (the chart takes the pointer over
+ * the whole plot, above the bars). */
+async function hoverBar(page) {
+  const box = await page.locator(HIST_BAR).first().boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+}
+
+async function clickBar(page) {
+  await hoverBar(page);
+  await page.mouse.down();
+  await page.mouse.up();
+}
+
 let svc;
 let browser;
 let containers;
@@ -280,17 +296,36 @@ describe('log-viewer web UI', () => {
     try {
       await p.page.goto(svc.url + '/?range=1h');
       await waitForRange(p.page, `of ${TOTAL}`);
-      await p.page.locator('#hist-svg .seg').first().waitFor();
-      const segments = await p.page.locator('#hist-svg .seg').evaluateAll((nodes) =>
-        nodes.map((n) => ({ level: n.dataset.level, height: Number(n.getAttribute('height')) })));
+      await p.page.locator(HIST_BAR).first().waitFor();
+      const segments = await p.page.locator(HIST_BAR).evaluateAll((nodes) => nodes.map((n) => ({
+        level: n.dataset.series, index: Number(n.dataset.index), y: Number(n.getAttribute('y')),
+        height: Number(n.getAttribute('height')), fill: getComputedStyle(n).fill,
+      })));
       assert.ok(segments.length > 5, `bars drawn (${segments.length} segments)`);
       assert.ok(segments.every((s) => s.height > 0));
       const levels = new Set(segments.map((s) => s.level));
       for (const level of ['INFO', 'WARNING', 'ERROR', 'CRITICAL']) assert.ok(levels.has(level), `${level} is drawn`);
+      // Each level in its colour, the serious levels at the bottom of each stack.
+      const colours = { INFO: 'rgb(79, 134, 217)', WARNING: 'rgb(224, 169, 63)', ERROR: 'rgb(229, 86, 106)', CRITICAL: 'rgb(181, 123, 255)' };
+      for (const s of segments) if (colours[s.level]) assert.equal(s.fill, colours[s.level], `${s.level} bar colour`);
+      const rank = ['CRITICAL', 'ERROR', 'WARNING', 'INFO', 'DEBUG'];
+      for (const a of segments) {
+        for (const b of segments) {
+          if (a.index === b.index && rank.indexOf(a.level) < rank.indexOf(b.level)) assert.ok(a.y > b.y, `${a.level} below ${b.level}`);
+        }
+      }
       assert.match(await p.page.locator('#hist-legend').textContent(), /INFO/);
 
+      // Hovering a bar reads out its time range, its total and its levels.
+      await hoverBar(p.page);
+      const tip = p.page.locator('#histogram .mchart-tip');
+      await tip.waitFor({ state: 'visible' });
+      assert.match(await tip.locator('.mchart-tip-total').textContent(), /^\d[\d,]* entr(y|ies)$/);
+      assert.ok((await tip.locator('.mchart-tip-name').allTextContents()).every((name) => rank.includes(name)));
+      assert.match(await tip.textContent(), /Click to zoom in/);
+
       const zoomed = p.page.waitForRequest((r) => r.url().includes('/api/logs?') && /until=\d{4}-/.test(r.url()));
-      await p.page.locator('#hist-svg .bar:not(.empty)').first().click();
+      await clickBar(p.page);
       const request = new URL((await zoomed).url());
       const since = Date.parse(request.searchParams.get('since'));
       const until = Date.parse(request.searchParams.get('until'));
@@ -407,7 +442,7 @@ describe('log-viewer web UI', () => {
 
       // Filters replace the history entry; paging and zooming push one. Back from a zoom
       // returns to the range it came from.
-      await p.page.locator('#hist-svg .bar:not(.empty)').first().click();
+      await clickBar(p.page);
       await p.page.locator('#zoom-banner').waitFor({ state: 'visible' });
       await p.page.goBack();
       await p.page.locator('#zoom-banner').waitFor({ state: 'hidden' });
@@ -439,7 +474,7 @@ describe('log-viewer web UI', () => {
     try {
       await p.page.goto(svc.url + '/');
       await p.page.locator('#log-list > li').first().waitFor();
-      await p.page.locator('#hist-svg .seg').first().waitFor();
+      await p.page.locator(HIST_BAR).first().waitFor();
       const overflow = await p.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 0, `page is ${overflow}px wider than the screen`);
       assert.equal(await p.page.locator('#f-level').isVisible(), false);

@@ -81,7 +81,7 @@ async function logsScreenshots(browser) {
       page.on('pageerror', (e) => console.error('page error:', e));
       await page.goto(svc.url + '/?range=24h');
       await page.locator('#log-list > li').first().waitFor();
-      await page.locator('#hist-svg .seg').first().waitFor();
+      await page.locator('#histogram .mchart-bar').first().waitFor();
       // Open the newest traceback, as someone looking into a failure would.
       // On a phone: the top of the page (the messages, several lines each, under the chart).
       const traceback = page.locator('#log-list > li.lv-error', { hasText: 'Exception in ASGI application' }).first();

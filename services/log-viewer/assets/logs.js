@@ -1,13 +1,14 @@
 /* log-viewer web UI (`/`): filters mirrored in the URL, a log-volume histogram, the list with
  * stable "older" paging, and a live tail over Server-Sent Events.
- * Builds on window.Monlight (monlight.js). Every value from the API goes in as text; search
- * terms are highlighted by splitting the text and wrapping matches in <mark> elements. */
+ * Builds on window.Monlight (monlight.js) and window.MonlightCharts (charts.js, the histogram).
+ * Every value from the API goes in as text; search terms are highlighted by splitting the
+ * text and wrapping matches in <mark> elements. */
 (function () {
   'use strict';
 
   const M = window.Monlight;
   const { el, fill, $ } = M;
-  const SVG_NS = 'http://www.w3.org/2000/svg';
+  const Charts = window.MonlightCharts;
 
   const PAGE_SIZE = 100;
   /** Lines kept in the list (and waiting to be drawn) while the live tail runs. */
@@ -40,18 +41,6 @@
   const ID_PER_MS = 1000;
 
   // ================================================================ small helpers
-
-  function svg(tag, attrs, ...children) {
-    const node = document.createElementNS(SVG_NS, tag);
-    for (const [name, value] of Object.entries(attrs || {})) {
-      if (value !== null && value !== undefined) node.setAttribute(name, String(value));
-    }
-    for (const child of children) {
-      if (child === null || child === undefined) continue;
-      node.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
 
   const pad = (n, w) => String(n).padStart(w || 2, '0');
   const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -489,8 +478,7 @@
       const mine = ++histSeq;
       if (histController) histController.abort();
       histController = new AbortController();
-      const host = $('#histogram');
-      const buckets = Math.max(12, Math.min(120, Math.floor((host.clientWidth || 600) / 12)));
+      const buckets = Math.max(12, Math.min(120, Math.floor(($('#histogram').clientWidth || 600) / 12)));
       const query = Object.assign(filterQuery(), { buckets });
       try {
         const data = await M.api(withContainers('/api/logs/histogram', query, state.containers), { signal: histController.signal });
@@ -500,7 +488,8 @@
       } catch (error) {
         if ((error && error.name === 'AbortError') || mine !== histSeq) return;
         histData = null;
-        fill(host, el('p', { class: 'hist-empty' }, 'Could not load the histogram: ', error.message));
+        fill($('#hist-legend'));
+        histChart.set({ x: [], series: [], empty: 'Could not load the histogram: ' + error.message });
       }
     }
 
@@ -826,33 +815,24 @@
 
     // ------------------------------------------------------------ histogram
 
-    const LEVEL_FILL = {
-      DEBUG: '#5d6780', INFO: '#4f86d9', WARNING: '#e0a93f', ERROR: '#e5566a', CRITICAL: '#b57bff',
-    };
-
-    function niceStep(spanMs, maxTicks) {
-      const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
-        172800, 604800, 1209600, 2592000].map((s) => s * 1000);
-      return steps.find((s) => spanMs / s <= maxTicks) || steps[steps.length - 1];
-    }
+    /** Volume by level, stacked bars in the level colours (logs.css: `.sw-*`); a click on a
+     * bar zooms into its time range. The header's legend (with each level's count) is ours. */
+    const histChart = Charts.create($('#histogram'), {
+      mode: 'bar',
+      label: 'Log volume by level',
+      legend: false,
+      empty: 'Loading…',
+      format: M.formatCount,
+      totalFormat: (n) => M.formatCount(n) + (n === 1 ? ' entry' : ' entries'),
+      onSelect: (i, start, end) => zoomTo(start, end),
+    });
 
     function renderHistogram() {
-      const host = $('#histogram');
       const data = histData;
       if (!data) return;
       const buckets = data.buckets || [];
       // Bars have a round width and start on a multiple of it: the chart spans the bars.
       const barMs = Math.max(1, Math.round((data.bucket_seconds || 60) * 1000));
-      const since = buckets.length ? Date.parse(buckets[0].start) : Date.parse(data.since);
-      const until = buckets.length ? Date.parse(buckets[buckets.length - 1].start) + barMs : Date.parse(data.until);
-      const span = Math.max(1, until - since);
-      const phone = window.matchMedia('(max-width: 640px)').matches;
-      const width = Math.max(200, host.clientWidth);
-      const height = phone ? 96 : 132;
-      const m = { left: 38, right: 6, top: 8, bottom: 20 };
-      const plotW = width - m.left - m.right;
-      const plotH = height - m.top - m.bottom;
-      const maxCount = buckets.reduce((a, b) => Math.max(a, b.count), 0);
       const totals = {};
       for (const b of buckets) for (const [lvl, n] of Object.entries(b.by_level || {})) totals[lvl] = (totals[lvl] || 0) + n;
 
@@ -860,111 +840,22 @@
         el('span', { class: 'legend-item', title: M.formatCount(totals[lvl]) + ' ' + lvl + ' entries' },
           el('span', { class: ['swatch', 'sw-' + lvl.toLowerCase()] }), lvl, ' ',
           el('span', { class: 'faint' }, M.formatCount(totals[lvl])))));
-      const withDays = !sameDay(new Date(since), new Date(until));
       $('#hist-range').textContent = spanText(new Date(Date.parse(data.since)), new Date(Date.parse(data.until))) + ' · ' +
         describeSpan(barMs) + ' per bar';
 
-      const chart = svg('svg', {
-        class: 'hist-svg', id: 'hist-svg', width, height, viewBox: `0 0 ${width} ${height}`,
-        role: 'img', 'aria-label': 'Log volume by level: ' + M.formatCount(buckets.reduce((a, b) => a + b.count, 0)) + ' entries',
+      histChart.set({
+        x: buckets.map((b) => Date.parse(b.start)),
+        step: barMs,
+        // Without bars the axis spans the asked range.
+        from: buckets.length ? undefined : Date.parse(data.since),
+        to: buckets.length ? undefined : Date.parse(data.until),
+        series: STACK.filter((lvl) => totals[lvl]).map((lvl) => ({
+          name: lvl,
+          cls: 'sw-' + lvl.toLowerCase(),
+          values: buckets.map((b) => (b.by_level || {})[lvl] || 0),
+        })),
+        empty: 'No entries in this range',
       });
-      // Grid lines at round counts, at most three above the baseline.
-      const { top: yMax, ticks } = yScale(maxCount);
-      for (const value of [0].concat(ticks)) {
-        const y = Math.round(m.top + plotH - (value / yMax) * plotH) + 0.5;
-        chart.appendChild(svg('line', { class: 'grid', x1: m.left, x2: width - m.right, y1: y, y2: y }));
-        if (value > 0) {
-          chart.appendChild(svg('text', { class: 'axis', x: m.left - 6, y: y + 3.5, 'text-anchor': 'end' }, compactCount(value)));
-        }
-      }
-      // x ticks at round local times.
-      const step = niceStep(span, Math.max(2, Math.floor(plotW / 90)));
-      const zone = -new Date(since).getTimezoneOffset() * 60000;
-      const align = step >= 3600000 ? zone : 0;
-      for (let t = Math.ceil((since + align) / step) * step - align; t <= until; t += step) {
-        const x = m.left + ((t - since) / span) * plotW;
-        const d = new Date(t);
-        let label;
-        if (step >= 86400000) label = dayLabel(d);
-        else if (step < 60000) label = clock(d);
-        else if (d.getHours() === 0 && d.getMinutes() === 0 && withDays) label = dayLabel(d);
-        else label = pad(d.getHours()) + ':' + pad(d.getMinutes());
-        chart.appendChild(svg('line', { class: 'tick', x1: x, x2: x, y1: m.top + plotH, y2: m.top + plotH + 4 }));
-        chart.appendChild(svg('text', { class: 'axis', x, y: height - 4, 'text-anchor': 'middle' }, label));
-      }
-      // Bars.
-      const n = Math.max(1, buckets.length);
-      const slot = plotW / n;
-      const gap = slot > 6 ? Math.min(3, slot * 0.18) : 0;
-      buckets.forEach((b, i) => {
-        const start = Date.parse(b.start);
-        const end = i + 1 < buckets.length ? Date.parse(buckets[i + 1].start) : until;
-        const x = m.left + i * slot;
-        const group = svg('g', { class: b.count ? 'bar' : 'bar empty', 'data-index': i });
-        group.appendChild(svg('rect', { class: 'hit', x, y: m.top, width: slot, height: plotH }));
-        let y = m.top + plotH;
-        for (const lvl of STACK) {
-          const count = (b.by_level || {})[lvl] || 0;
-          if (!count) continue;
-          let h = (count / yMax) * plotH;
-          if (h < 1.5) h = 1.5;
-          y -= h;
-          group.appendChild(svg('rect', {
-            class: 'seg', 'data-level': lvl, x: x + gap / 2, y, width: Math.max(1, slot - gap), height: h, fill: LEVEL_FILL[lvl],
-          }));
-        }
-        group.addEventListener('mouseenter', () => showTip(b, start, end, x + slot / 2, width));
-        group.addEventListener('mouseleave', hideTip);
-        group.addEventListener('click', () => {
-          if (!b.count) return;
-          hideTip();
-          zoomTo(start, end);
-        });
-        chart.appendChild(group);
-      });
-      const tip = el('div', { class: 'hist-tip', id: 'hist-tip', hidden: true });
-      const nodes = [chart, tip];
-      if (maxCount === 0) nodes.push(el('p', { class: 'hist-empty overlay' }, 'No entries in this range'));
-      fill(host, nodes);
-    }
-
-    /** The axis top and its grid values: steps of 1, 2, 2.5 or 5 × 10ⁿ, integers only. */
-    function yScale(maxCount) {
-      if (maxCount <= 0) return { top: 1, ticks: [] };
-      const raw = maxCount / 3;
-      const pow = Math.pow(10, Math.floor(Math.log10(raw)));
-      const step = Math.max(1, [1, 2, 2.5, 5, 10].map((f) => f * pow).find((v) => v >= raw && Number.isInteger(v)) || Math.ceil(raw));
-      const top = step * Math.ceil(maxCount / step);
-      const ticks = [];
-      for (let v = step; v <= top; v += step) ticks.push(v);
-      return { top, ticks };
-    }
-
-    function compactCount(n) {
-      if (n >= 1e6) return (n / 1e6).toFixed(n >= 1e7 ? 0 : 1) + 'M';
-      if (n >= 1e3) return (n / 1e3).toFixed(n >= 1e4 ? 0 : 1) + 'k';
-      return String(n);
-    }
-
-    function showTip(bucket, start, end, x, width) {
-      const tip = $('#hist-tip');
-      if (!tip) return;
-      const levels = STACK.slice().reverse().filter((l) => (bucket.by_level || {})[l]);
-      fill(tip,
-        el('div', { class: 'tip-time' }, spanText(new Date(start), new Date(end))),
-        el('div', { class: 'tip-total' }, M.formatCount(bucket.count) + (bucket.count === 1 ? ' entry' : ' entries')),
-        levels.map((l) => el('div', { class: 'tip-level' }, el('span', { class: ['swatch', 'sw-' + l.toLowerCase()] }), l,
-          el('span', { class: 'num' }, M.formatCount(bucket.by_level[l])))),
-        bucket.count ? el('div', { class: 'tip-hint' }, 'Click to zoom in') : null);
-      tip.hidden = false;
-      // Position with CSSOM (allowed by the CSP, unlike style attributes).
-      const w = tip.offsetWidth;
-      tip.style.left = Math.max(0, Math.min(width - w, x - w / 2)) + 'px';
-    }
-
-    function hideTip() {
-      const tip = $('#hist-tip');
-      if (tip) tip.hidden = true;
     }
 
     function zoomTo(start, end) {
@@ -972,16 +863,6 @@
         since: new Date(start).toISOString(), until: new Date(Math.max(end, start + 1)).toISOString(), live: '',
       }, { push: true });
     }
-
-    let resizeFrame = 0;
-    let lastWidth = 0;
-    new ResizeObserver(() => {
-      const width = $('#histogram').clientWidth;
-      if (width === lastWidth) return;
-      lastWidth = width;
-      cancelAnimationFrame(resizeFrame);
-      resizeFrame = requestAnimationFrame(renderHistogram);
-    }).observe($('#histogram'));
 
     // ------------------------------------------------------------ live tail
 

@@ -1,6 +1,7 @@
 //! The web UI: one page (`/`) and its assets, embedded in the binary. The page is a static
 //! shell (no data, so nothing to escape); `logs.js` fills it from the API with the key the
-//! user enters (see `shared::web` for the common pieces, the headers and the cache policy).
+//! user enters and draws its histogram with the shared `charts.js` (see `shared::web` for the
+//! common pieces, the headers and the cache policy).
 
 use shared::http::{ApiError, Request, Response};
 use shared::web::{self, Asset, AssetVersion, UiLinks};
@@ -62,6 +63,7 @@ mod tests {
                 "/static/logs.js",
                 "/static/logs.css",
                 "/static/monlight.js",
+                "/static/charts.js",
                 "/static/monlight.css",
             ],
             VERSION.get(),
