@@ -1,7 +1,8 @@
 //! The forwarders: one thread per upstream sends its outbox entries in order — errors one
 //! request each, metrics joined into batches of at most 1000 points — and deletes them only
 //! after the upstream's `2xx`. While the upstream is down or answers `5xx`/`429`, it waits with
-//! exponential backoff (1 s doubling to 60 s, or the upstream's `Retry-After`); a `4xx` other
+//! exponential backoff (1 s doubling to 60 s, or the upstream's `Retry-After`; while waiting,
+//! a down upstream's `/health` is probed every 2 s to resume as soon as it is back); a `4xx` other
 //! than `429` cannot succeed on retry: the entry is logged and dropped (counted). A crash
 //! between the upstream's `2xx` and the delete sends that entry again: at worst once twice,
 //! never lost.
@@ -28,6 +29,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 /// How often an idle forwarder checks its upstream's `/health`.
 const PROBE_INTERVAL: Duration = Duration::from_secs(30);
+/// How often an upstream in backoff is probed for its recovery.
+const RECOVERY_PROBE: Duration = Duration::from_secs(2);
 /// Longest an idle forwarder waits for the doorbell before looking at the outbox again.
 const IDLE_WAIT: Duration = Duration::from_millis(250);
 
@@ -165,7 +168,7 @@ impl Forwarder {
                             wait.as_secs()
                         );
                         backoff = (backoff * 2).min(MAX_BACKOFF);
-                        shutdown.sleep(wait);
+                        self.wait_to_retry(&agent, wait, retry_after.is_some(), shutdown);
                         break;
                     }
                 }
@@ -252,6 +255,23 @@ impl Forwarder {
                     retry_after,
                     format!("upstream answered {status} ({answer})"),
                 )
+            }
+        }
+    }
+
+    /// Waits `wait` before a retry. Unless the upstream asked for the wait (`Retry-After`),
+    /// its `/health` is probed every [`RECOVERY_PROBE`] meanwhile, so that an upstream back
+    /// after a long outage gets the backlog at once rather than at the end of the backoff.
+    fn wait_to_retry(&self, agent: &Agent, wait: Duration, asked: bool, shutdown: &Shutdown) {
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            let step = RECOVERY_PROBE.min(until - Instant::now());
+            if !shutdown.sleep(step) {
+                return;
+            }
+            if !asked && self.probe(agent) {
+                self.reachability.set(true);
+                return;
             }
         }
     }
