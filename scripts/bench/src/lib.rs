@@ -10,5 +10,6 @@ pub mod client;
 pub mod docker;
 pub mod load;
 pub mod procfs;
+pub mod report;
 pub mod service;
 pub mod stats;
