@@ -1057,4 +1057,3 @@ fn print_memory(idle_kib: u64, peak_kib: u64, rss_end: u64, peaks: &[(String, u6
     println!("| RSS (`VmRSS`) at the end | {} | |", format_mib(rss_end));
     println!();
 }
-
