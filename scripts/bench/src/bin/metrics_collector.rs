@@ -61,10 +61,12 @@ struct Options {
     phase_time: Duration,
     /// How long to wait for the seeded day to be rolled up.
     timeout: Duration,
+    /// Leave the query instance's directory (the seeded, rolled-up `metrics.db`).
+    keep: bool,
 }
 
 const USAGE: &str = "\
-Usage: bench-metrics-collector [--binary PATH] [--seconds S] [--timeout S]
+Usage: bench-metrics-collector [--binary PATH] [--seconds S] [--timeout S] [--keep]
 
 Build first: cargo build --release -p metrics-collector -p bench
 
@@ -73,6 +75,7 @@ Build first: cargo build --release -p metrics-collector -p bench
   --seconds S    time limit of each load phase (default 5)
   --timeout S    give up waiting for the seeded day to be rolled up after S seconds
                  (default 300)
+  --keep         leave the seeded, rolled-up database (metrics.db) and print its path
 
 Prints a Markdown report on stdout; progress goes to stderr.";
 
@@ -83,6 +86,7 @@ impl Options {
             binary: bench::service::release_binary("metrics-collector"),
             phase_time: Duration::from_secs(5),
             timeout: Duration::from_secs(300),
+            keep: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -98,6 +102,7 @@ impl Options {
                 "--timeout" => {
                     options.timeout = Duration::from_secs(parse_number(&value("--timeout")))
                 }
+                "--keep" => options.keep = true,
                 "--help" | "-h" => {
                     println!("{USAGE}");
                     std::process::exit(0);
@@ -172,6 +177,11 @@ fn start_service(
     });
     let env = service_env(&dir, aggregation_interval);
     Service::start(&options.binary, &env, dir)
+}
+
+/// The service's peak resident memory so far (`VmHWM`).
+fn peak_kib(service: &Service) -> u64 {
+    procfs::status_kib(service.pid(), "VmHWM").unwrap_or(0)
 }
 
 /// Resident memory once the service has settled after start-up, before any request.
@@ -573,6 +583,8 @@ struct IngestRow {
     what: String,
     clients: usize,
     result: PhaseResult,
+    /// The instance's `VmHWM` after the phase.
+    peak_kib: u64,
     target: Option<(String, bool)>,
 }
 
@@ -604,6 +616,7 @@ fn ingest_phases(service: &Service, batches: &IngestBatches, options: &Options) 
                 what: "`POST /api/metrics`, 1,000 points per batch, timestamps now".to_string(),
                 clients,
                 result,
+                peak_kib: peak_kib(service),
                 target: None,
             };
             if clients == 8 {
@@ -706,6 +719,8 @@ impl SeedBatches<'_> {
 struct Seeding {
     points: u64,
     result: PhaseResult,
+    /// The seeding instance's `VmHWM` after the seeding.
+    peak_kib: u64,
     /// From starting the second instance on the seeded database to its `aggregation: ...`
     /// log line, the line itself, and the CPU the service used meanwhile.
     aggregation: Option<(Duration, String, Duration)>,
@@ -714,6 +729,9 @@ struct Seeding {
     ready_after: Duration,
     /// Minute buckets of the single-series day query when the queries started.
     day_buckets: usize,
+    /// The query instance's `VmRSS` and `VmHWM` once the day was rolled up.
+    rss_kib: u64,
+    rollup_peak_kib: u64,
 }
 
 /// Epoch ms of a `YYYY-MM-DDTHH:MM:SS(.fff)Z` time (what `/health` answers).
@@ -752,7 +770,7 @@ fn parse_utc_ms(text: &str) -> Option<i64> {
 fn seeded_instance(
     options: &Options,
     series: &[SeriesSpec],
-) -> (Service, Seeding, InstanceReport, u64) {
+) -> (Service, Seeding, InstanceReport) {
     progress("starting the seeding instance (fresh database, AGGREGATION_INTERVAL=3600)");
     let seeder = start_service(options, None, 3600);
     let seed_idle = idle_rss_kib(&seeder);
@@ -776,6 +794,7 @@ fn seeded_instance(
         result.failure_samples
     );
     let seeded_at = now_ms();
+    let seed_peak_kib = peak_kib(&seeder);
     let (seed_report, dir) = finish(seeder, "seeding", Some(seed_idle));
 
     progress("restarting on the seeded database (AGGREGATION_INTERVAL=1)");
@@ -822,12 +841,14 @@ fn seeded_instance(
     let seeding = Seeding {
         points: seed.points,
         result,
+        peak_kib: seed_peak_kib,
         aggregation,
         ready_after: restarted.elapsed(),
         day_buckets,
+        rss_kib: procfs::status_kib(service.pid(), "VmRSS").unwrap_or(0),
+        rollup_peak_kib: peak_kib(&service),
     };
-    let rss = procfs::status_kib(service.pid(), "VmRSS").unwrap_or(0);
-    (service, seeding, seed_report, rss)
+    (service, seeding, seed_report)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -840,6 +861,8 @@ struct QueryRow {
     result: PhaseResult,
     /// Bytes of the answer.
     answer_bytes: usize,
+    /// The instance's `VmHWM` after the phase.
+    peak_kib: u64,
     target: Option<(String, bool)>,
 }
 
@@ -897,6 +920,7 @@ fn query_phases(service: &Service, options: &Options) -> Vec<QueryRow> {
                 path,
                 result,
                 answer_bytes: answer.body.len(),
+                peak_kib: peak_kib(service),
                 target,
             }
         })
@@ -921,16 +945,24 @@ fn main() {
     let ingest_rows = ingest_phases(&ingest, &batches, &options);
     let (ingest_report, _) = finish(ingest, "ingest", Some(ingest_idle));
 
-    let (queries, seeding, seed_report, rss_after_rollup) = seeded_instance(&options, &series);
+    let (queries, seeding, seed_report) = seeded_instance(&options, &series);
     let query_rows = query_phases(&queries, &options);
-    let (query_report, _) = finish(queries, "query", None);
+    let (query_report, query_dir) = finish(queries, "query", None);
 
     let instances = [&ingest_report, &seed_report, &query_report];
     print_settings(&options, &batches, busy_before, &load_before);
     print_ingest(&ingest_rows, &seeding);
     print_queries(&query_rows, &seeding);
-    print_memory(&instances, rss_after_rollup);
+    print_memory(&instances, &seeding);
     print_notes(&ingest_rows, &query_rows, &instances);
+    if options.keep {
+        let kept = query_dir.keep();
+        println!(
+            "- kept: `{}` (`sqlite3 {}/metrics.db`)",
+            kept.display(),
+            kept.display()
+        );
+    }
 }
 
 fn print_settings(
@@ -979,18 +1011,19 @@ fn print_settings(
 }
 
 fn print_ingest(rows: &[IngestRow], seeding: &Seeding) {
-    println!("| ingest | clients | batches | failed | batches/s | points/s | p50 per batch | p99 per batch | CPU cores: service / bench / other | target |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("| ingest | clients | batches | failed | batches/s | points/s | p50 per batch | p99 per batch | CPU cores: service / bench / other | peak RSS after | target |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     let seed_row = IngestRow {
         what: "seeding: `POST /api/metrics`, the last 24 h in time order (late points)".to_string(),
         clients: 8,
         result: seeding.result.clone(),
+        peak_kib: seeding.peak_kib,
         target: None,
     };
     for row in rows.iter().chain([&seed_row]) {
         let r = &row.result;
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} / {:.2} / {:.2} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} / {:.2} / {:.2} | {} | {} |",
             row.what,
             row.clients,
             format_count(r.ok + r.failures),
@@ -1002,6 +1035,7 @@ fn print_ingest(rows: &[IngestRow], seeding: &Seeding) {
             r.server_cores(),
             r.bench_cores(),
             r.other_cores(),
+            format_mib(row.peak_kib),
             row.target
                 .as_ref()
                 .map_or(String::new(), |(t, met)| format!("{t}: {}", verdict(*met))),
@@ -1027,14 +1061,14 @@ fn print_ingest(rows: &[IngestRow], seeding: &Seeding) {
 
 fn print_queries(rows: &[QueryRow], seeding: &Seeding) {
     println!(
-        "| query (200 series × 24 h, {} minute buckets in the one-series day) | requests | failed | req/s | p50 | p99 | answer | CPU cores: service / bench / other | target |",
+        "| query (200 series × 24 h, {} minute buckets in the one-series day) | requests | failed | req/s | p50 | p99 | answer | CPU cores: service / bench / other | peak RSS after | target |",
         format_count(seeding.day_buckets as u64)
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for row in rows {
         let r = &row.result;
         println!(
-            "| `GET {}` | {} | {} | {} | {} | {} | {} KB | {:.2} / {:.2} / {:.2} | {} |",
+            "| `GET {}` | {} | {} | {} | {} | {} | {} KB | {:.2} / {:.2} / {:.2} | {} | {} |",
             row.path,
             format_count(r.ok + r.failures),
             format_count(r.failures),
@@ -1045,6 +1079,7 @@ fn print_queries(rows: &[QueryRow], seeding: &Seeding) {
             r.server_cores(),
             r.bench_cores(),
             r.other_cores(),
+            format_mib(row.peak_kib),
             row.target
                 .as_ref()
                 .map_or(String::new(), |(t, met)| format!("{t}: {}", verdict(*met))),
@@ -1053,7 +1088,7 @@ fn print_queries(rows: &[QueryRow], seeding: &Seeding) {
     println!();
 }
 
-fn print_memory(instances: &[&InstanceReport], rss_after_rollup: u64) {
+fn print_memory(instances: &[&InstanceReport], seeding: &Seeding) {
     println!("| service memory | value | target |");
     println!("|---|---:|---|");
     for instance in instances {
@@ -1067,8 +1102,9 @@ fn print_memory(instances: &[&InstanceReport], rss_after_rollup: u64) {
         }
     }
     println!(
-        "| RSS (`VmRSS`) of the query instance once the day was rolled up | {} | |",
-        format_mib(rss_after_rollup)
+        "| query instance once the day was rolled up: `VmRSS` / `VmHWM` | {} / {} | |",
+        format_mib(seeding.rss_kib),
+        format_mib(seeding.rollup_peak_kib)
     );
     for instance in instances {
         println!(
