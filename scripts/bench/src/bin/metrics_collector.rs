@@ -767,10 +767,7 @@ fn parse_utc_ms(text: &str) -> Option<i64> {
 /// the same database with `AGGREGATION_INTERVAL=1`: its start-up run rolls the whole day up
 /// at once. Waits (at most `--timeout`) until `/health` shows a run that started after the
 /// seeding and one series' day answers with its minute buckets.
-fn seeded_instance(
-    options: &Options,
-    series: &[SeriesSpec],
-) -> (Service, Seeding, InstanceReport) {
+fn seeded_instance(options: &Options, series: &[SeriesSpec]) -> (Service, Seeding, InstanceReport) {
     progress("starting the seeding instance (fresh database, AGGREGATION_INTERVAL=3600)");
     let seeder = start_service(options, None, 3600);
     let seed_idle = idle_rss_kib(&seeder);
