@@ -865,7 +865,7 @@ struct QueryRow {
 
 /// The read endpoints, one client each: warm-up, then 500 requests or `--seconds`.
 fn query_phases(service: &Service, options: &Options) -> Vec<QueryRow> {
-    let queries: [(String, Option<(&str, Duration)>); 6] = [
+    let queries: [(String, Option<(&str, Duration)>); 7] = [
         (
             format!("/api/metrics?{ONE_SERIES_QUERY}"),
             Some(("p50 ≤ 5 ms", TARGET_SERIES_P50)),
@@ -881,6 +881,10 @@ fn query_phases(service: &Service, options: &Options) -> Vec<QueryRow> {
         ("/api/dashboard?period=24h".to_string(), None),
         (
             "/api/metrics?name=http_request_duration_ms&group_by=route&period=24h".to_string(),
+            None,
+        ),
+        (
+            "/api/metrics?name=http_requests_total&period=24h".to_string(),
             None,
         ),
         ("/metrics".to_string(), None),
