@@ -25,6 +25,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Log lines kept (the latest), to explain a failed start.
 const KEPT_LINES: usize = 50;
+/// Log lines kept with their arrival time (the first ones), for [`Service::lines_containing`].
+const HISTORY_LINES: usize = 10_000;
 
 /// What the service logged, kept for the report.
 #[derive(Debug, Default)]
@@ -35,6 +37,8 @@ struct LogCapture {
     problems: Vec<String>,
     /// How many `[WARN]` / `[ERROR]` lines there were in all.
     problem_count: usize,
+    /// The first lines, each with the moment the benchmark read it.
+    history: Vec<(Instant, String)>,
 }
 
 /// A running service process.
@@ -43,7 +47,8 @@ pub struct Service {
     addr: SocketAddr,
     log: Arc<Mutex<LogCapture>>,
     log_reader: Option<JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    /// The working directory; `None` only once [`Service::stop_keeping_dir`] took it.
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Service {
@@ -92,7 +97,7 @@ impl Service {
             addr,
             log,
             log_reader: Some(log_reader),
-            _dir: dir,
+            dir: Some(dir),
         }
     }
 
@@ -112,9 +117,27 @@ impl Service {
         (log.problems.clone(), log.problem_count)
     }
 
+    /// The log lines read so far (the first 10,000) that contain `needle`, each with the
+    /// moment the benchmark read it (within a millisecond or so of the service writing it).
+    pub fn lines_containing(&self, needle: &str) -> Vec<(Instant, String)> {
+        lock(&self.log)
+            .history
+            .iter()
+            .filter(|(_, line)| line.contains(needle))
+            .cloned()
+            .collect()
+    }
+
     /// Sends SIGTERM and waits for the exit (kills it after 15 s); returns the exit status
-    /// and how long the graceful stop took.
-    pub fn stop(mut self) -> (ExitStatus, Duration) {
+    /// and how long the graceful stop took. The working directory is removed.
+    pub fn stop(self) -> (ExitStatus, Duration) {
+        let (status, took, _dir) = self.stop_keeping_dir();
+        (status, took)
+    }
+
+    /// [`Service::stop`], but hands the working directory (and the database in it) back, e.g.
+    /// to start the service again on the same data.
+    pub fn stop_keeping_dir(mut self) -> (ExitStatus, Duration, tempfile::TempDir) {
         let began = Instant::now();
         let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits in pid_t");
         // SAFETY: kill() only sends a signal to our own child process.
@@ -138,7 +161,8 @@ impl Service {
         if let Some(reader) = self.log_reader.take() {
             let _ = reader.join();
         }
-        (status, took)
+        let dir = self.dir.take().expect("the directory is taken only here");
+        (status, took, dir)
     }
 }
 
@@ -180,6 +204,9 @@ fn listening_addr(line: &str) -> Option<SocketAddr> {
 }
 
 fn record(log: &mut LogCapture, line: String) {
+    if log.history.len() < HISTORY_LINES {
+        log.history.push((Instant::now(), line.clone()));
+    }
     if line.contains("[WARN]") || line.contains("[ERROR]") {
         log.problem_count += 1;
         if log.problems.len() < KEPT_LINES {

@@ -19,6 +19,7 @@ use std::time::Duration;
 use bench::client::{connection_close, request_bytes, Client};
 use bench::load::{Limits, MakeRequest, Phase, PhaseResult};
 use bench::procfs;
+use bench::report::{describe_busy, verdict};
 use bench::service::Service;
 use bench::stats::{format_count, format_mib, format_ms};
 
@@ -627,19 +628,6 @@ fn print_settings(options: &Options, bodies: &ReportBodies, busy_before: Option<
     );
 }
 
-/// How busy the machine was just before the run, flagged when other work was competing
-/// for the CPU.
-fn describe_busy(busy: Option<f64>) -> String {
-    match busy {
-        None => "CPU use before the run unknown".to_string(),
-        Some(busy) if busy > 0.10 => format!(
-            "CPU {:.0}% busy in the second before the run: **other work was running, the figures are skewed**",
-            busy * 100.0
-        ),
-        Some(busy) => format!("CPU {:.0}% busy in the second before the run", busy * 100.0),
-    }
-}
-
 fn print_results(rows: &[Row]) {
     println!("| benchmark | clients | requests | failed | req/s | p50 | p99 | CPU cores: service / bench / other | target |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---|");
@@ -685,14 +673,6 @@ fn print_memory(instances: &[&InstanceReport]) {
         );
     }
     println!();
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met {
-        "met"
-    } else {
-        "**missed**"
-    }
 }
 
 /// Seeding figures, failures, the services' warnings and their shutdown.

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use bench::client::{request_bytes, Client};
 use bench::load::{Limits, Phase, PhaseResult};
 use bench::procfs;
+use bench::report::{describe_busy, load_average, verdict};
 use bench::service::Service;
 use bench::stats::{format_count, format_mib, format_ms};
 
@@ -676,14 +677,6 @@ fn run_queue_wait(pid: u32) -> Duration {
     Duration::from_nanos(ns)
 }
 
-/// The first field of `/proc/loadavg` (1-minute load average).
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(String::from))
-        .unwrap_or_else(|| "?".to_string())
-}
-
 // ---------------------------------------------------------------------------------------
 // Searches
 // ---------------------------------------------------------------------------------------
@@ -969,14 +962,7 @@ fn print_settings(
         "- service env: `LOG_SOURCES=<tmp>/containers DATABASE_PATH=<tmp>/logs.db API_KEY={API_KEY} BIND=127.0.0.1 PORT=0 RATE_LIMIT=0 POLL_INTERVAL=0.2 MAX_ENTRIES={} LOG_LEVEL=info` (nothing else inherited; `WORKERS=4` and the other defaults)",
         options.max_entries
     );
-    let busy = match busy_before {
-        None => "CPU use before the run unknown".to_string(),
-        Some(busy) if busy > 0.10 => format!(
-            "CPU {:.0}% busy in the second before the run: **other work was running, the figures are skewed**",
-            busy * 100.0
-        ),
-        Some(busy) => format!("CPU {:.0}% busy in the second before the run", busy * 100.0),
-    };
+    let busy = describe_busy(busy_before);
     println!(
         "- machine: {cores} CPU cores, shared by the service and the benchmark (loopback); {busy}; 1-minute load average {load_before} before the run, {load_after} after"
     );
@@ -1070,12 +1056,4 @@ fn print_memory(idle_kib: u64, peak_kib: u64, rss_end: u64, peaks: &[(String, u6
     );
     println!("| RSS (`VmRSS`) at the end | {} | |", format_mib(rss_end));
     println!();
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met {
-        "met"
-    } else {
-        "**missed**"
-    }
 }
