@@ -1,6 +1,6 @@
 // Shared by the browser tests and screenshots.mjs: starts a real service (error-tracker,
-// log-viewer or metrics-collector) on port 0 in a temp dir, seeds it (through its API, or with
-// fake Docker containers on disk), and launches Debian's headless Chromium.
+// log-viewer, metrics-collector or browser-relay) on port 0 in a temp dir, seeds it (through its
+// API, or with fake Docker containers on disk), and launches Debian's headless Chromium.
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -29,11 +29,14 @@ export function launchBrowser() {
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 60_000 });
 }
 
-const DATABASES = { 'error-tracker': 'errors.db', 'log-viewer': 'logs.db', 'metrics-collector': 'metrics.db' };
+const DATABASES = {
+  'error-tracker': 'errors.db', 'log-viewer': 'logs.db', 'metrics-collector': 'metrics.db',
+  'browser-relay': 'browser-relay.db',
+};
 
 /**
- * Starts target/debug/<service> (error-tracker by default; $ERROR_TRACKER_BIN,
- * $LOG_VIEWER_BIN or $METRICS_COLLECTOR_BIN override the path) with PORT=0 and resolves once it logs
+ * Starts target/debug/<service> (error-tracker by default; $ERROR_TRACKER_BIN, $LOG_VIEWER_BIN,
+ * $METRICS_COLLECTOR_BIN or $BROWSER_RELAY_BIN override the path) with PORT=0 and resolves once it logs
  * `listening on 127.0.0.1:PORT`. `options.env` adds variables; `options.setup(dir)` runs first
  * (e.g. to write fake containers into the temp dir). `stop()` sends SIGTERM (SIGKILL after
  * 5 s) and removes the temp dir; `log()` is everything it printed, for failure messages.
@@ -44,6 +47,7 @@ export async function startService(options = {}) {
     'error-tracker': process.env.ERROR_TRACKER_BIN,
     'log-viewer': process.env.LOG_VIEWER_BIN,
     'metrics-collector': process.env.METRICS_COLLECTOR_BIN,
+    'browser-relay': process.env.BROWSER_RELAY_BIN,
   }[service];
   const bin = override || join(REPO_ROOT, 'target/debug', service);
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run cargo build -p ${service} first`);
@@ -464,4 +468,36 @@ export async function waitForRange(page, text) {
     (expected) => (document.querySelector('#range-info')?.textContent || '').includes(expected),
     text,
   );
+}
+
+// ------------------------------------------------------------------ browser-relay
+
+/**
+ * Starts target/debug/browser-relay forwarding to the running `errorTracker` and `metrics`
+ * services (their URLs and API keys), allowing the browser origins `corsOrigins` (a list).
+ * Its `apiKey` is the ADMIN_API_KEY, so `api()` calls the admin endpoints; `createKey(project)`
+ * makes a DSN key and resolves with its `public_key`. `env` adds variables.
+ */
+export async function startRelay({ errorTracker, metrics, corsOrigins = [], env = {} }) {
+  const adminKey = 'relay-admin-key-' + process.pid;
+  const relay = await startService({
+    service: 'browser-relay',
+    apiKey: adminKey,
+    env: () => ({
+      ADMIN_API_KEY: adminKey,
+      ERROR_TRACKER_URL: errorTracker.url,
+      ERROR_TRACKER_API_KEY: errorTracker.apiKey,
+      METRICS_COLLECTOR_URL: metrics.url,
+      METRICS_COLLECTOR_API_KEY: metrics.apiKey,
+      CORS_ORIGINS: corsOrigins.join(','),
+      ...env,
+    }),
+  });
+  async function createKey(project) {
+    const key = await relay.api('POST', '/api/dsn-keys', { project });
+    assert.equal(key.project, project);
+    assert.match(key.public_key, /^[0-9a-f]{32}$/);
+    return key.public_key;
+  }
+  return Object.assign(relay, { createKey });
 }
