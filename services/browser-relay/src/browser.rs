@@ -10,6 +10,8 @@ use crate::{cors, symbolicate, State};
 
 /// Metrics in one browser batch at most.
 pub const MAX_METRICS: usize = 100;
+/// Longest traceback forwarded, in bytes (the error-tracker keeps 128 KiB).
+const MAX_TRACEBACK_BYTES: usize = 128 * 1024;
 /// How long a browser is told to wait when the outbox is full.
 const FULL_RETRY_AFTER_SECS: u64 = 30;
 
@@ -82,10 +84,12 @@ pub fn report_error(state: &State, request: &Request) -> Result<Response, ApiErr
             ))
         }
     };
-    let traceback = match &release {
+    let mut traceback = match &release {
         Some(release) => rewrite(state, &project, release, &stack),
         None => stack,
     };
+    // What the error-tracker keeps of a traceback; also keeps the report within its body limit.
+    traceback.truncate(traceback.floor_char_boundary(MAX_TRACEBACK_BYTES));
     let extra = json!({
         "user_agent": string(&fields, "user_agent", 1000)?,
         "session_id": string(&fields, "session_id", 200)?,

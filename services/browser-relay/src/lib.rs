@@ -209,10 +209,17 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
         watchdog: Arc::clone(&watchdog),
     });
     let http = server.spawn(routes(), state, shutdown.clone())?;
+    // The forwarders are watched but not waited for at shutdown: one may be in the middle of
+    // a request to a slow upstream (up to UPSTREAM_TIMEOUT). What it was sending stays in
+    // the outbox and is sent again at the next start.
+    for (name, forwarder) in [
+        ("forward-errors", forward_errors),
+        ("forward-metrics", forward_metrics),
+    ] {
+        watchdog.probe(name, move || !forwarder.is_finished());
+    }
     Ok(Running::new(addr, shutdown, watchdog)
         .with_thread(http)
-        .with_thread(forward_errors)
-        .with_thread(forward_metrics)
         .with_thread(retention)
         .with_finisher(move || writer_handle.finish()))
 }

@@ -14,7 +14,12 @@ fn check_arrived_once_in_order(errors: std::net::SocketAddr, messages: &[String]
     let groups = wait_for_groups(errors, messages.len());
     let got: Vec<(String, i64)> = groups
         .iter()
-        .map(|g| (g["message"].as_str().unwrap_or_default().to_string(), g["count"].as_i64().unwrap_or(0)))
+        .map(|g| {
+            (
+                g["message"].as_str().unwrap_or_default().to_string(),
+                g["count"].as_i64().unwrap_or(0),
+            )
+        })
         .collect();
     let expected: Vec<(String, i64)> = messages.iter().map(|m| (m.clone(), 1)).collect();
     assert_eq!(got, expected, "each error once, in order");
@@ -28,18 +33,35 @@ fn an_error_tracker_down_for_30_s_gets_every_accepted_error_in_order_once_it_is_
     // Browsers keep posting for 30 s while it is down (one error a second).
     for i in 0..30 {
         let message = format!("outage error {i:02}");
-        assert_eq!(post_browser(stack.relay(), "/api/browser/errors", &browser_error(&message)).status, 202);
+        assert_eq!(
+            post_browser(
+                stack.relay(),
+                "/api/browser/errors",
+                &browser_error(&message)
+            )
+            .status,
+            202
+        );
         messages.push(message);
         std::thread::sleep(Duration::from_secs(1));
     }
     let health = relay_health(stack.relay());
-    assert_eq!(health["upstreams"]["error_tracker"], json!("down"), "{health}");
-    assert!(health["queue_depth"].as_u64().unwrap_or(0) >= 29, "{health}");
+    assert_eq!(
+        health["upstreams"]["error_tracker"],
+        json!("down"),
+        "{health}"
+    );
+    assert!(
+        health["queue_depth"].as_u64().unwrap_or(0) >= 29,
+        "{health}"
+    );
     stack.restart_errors();
     check_arrived_once_in_order(stack.errors_addr, &messages);
     wait_for("an empty outbox", Duration::from_secs(10), || {
         let health = relay_health(stack.relay());
-        (health["queue_depth"] == json!(0) && health["forwarded"] == json!(30)).then_some(()).ok_or(health.to_string())
+        (health["queue_depth"] == json!(0) && health["forwarded"] == json!(30))
+            .then_some(())
+            .ok_or(health.to_string())
     });
 }
 
@@ -48,12 +70,18 @@ fn a_relay_killed_with_a_full_backlog_delivers_everything_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let metrics = start_metrics_collector(dir.path());
     // First the error-tracker's address points nowhere: the backlog builds up.
-    let nowhere = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let nowhere = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let env = relay_env(dir.path(), nowhere, metrics.addr(), &[]);
     let relay = spawn_relay(&env, dir.path().join("relay-1.log"));
     let messages: Vec<String> = (0..50).map(|i| format!("backlog error {i:02}")).collect();
     for message in &messages {
-        assert_eq!(post_browser(relay.addr(), "/api/browser/errors", &browser_error(message)).status, 202);
+        assert_eq!(
+            post_browser(relay.addr(), "/api/browser/errors", &browser_error(message)).status,
+            202
+        );
     }
     assert_eq!(relay_health(relay.addr())["queue_depth"], json!(50));
     relay.signal(libc::SIGKILL);
@@ -72,23 +100,46 @@ fn a_collector_failing_then_recovering_gets_each_batch_once() {
     let lock = rusqlite::Connection::open(stack.db_path("metrics.db")).unwrap();
     lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let body = json!({"metrics": [{"name": "clicks", "type": "counter", "value": 1}, {"name": "clicks", "type": "counter", "value": 2}]});
-    assert_eq!(post_browser(stack.relay(), "/api/browser/metrics", &body).status, 202);
-    wait_for("the collector's 500 to be seen", Duration::from_secs(30), || {
-        let health = relay_health(stack.relay());
-        (health["upstreams"]["metrics_collector"] == json!("down")).then_some(()).ok_or(health.to_string())
-    });
+    assert_eq!(
+        post_browser(stack.relay(), "/api/browser/metrics", &body).status,
+        202
+    );
+    wait_for(
+        "the collector's 500 to be seen",
+        Duration::from_secs(30),
+        || {
+            let health = relay_health(stack.relay());
+            (health["upstreams"]["metrics_collector"] == json!("down"))
+                .then_some(())
+                .ok_or(health.to_string())
+        },
+    );
     lock.execute_batch("COMMIT").unwrap();
     drop(lock);
-    let answer = wait_for("the points in the collector", Duration::from_secs(60), || {
-        let path = "/api/metrics?name=clicks&period=1h";
-        match get_json(stack.metrics.addr(), path, METRICS_KEY) {
-            Some(a) if a["data"].as_array().is_some_and(|d| !d.is_empty()) => Ok(a),
-            other => Err(format!("{other:?}")),
-        }
-    });
-    assert_eq!((answer["data"][0]["count"].clone(), answer["data"][0]["sum"].clone()), (json!(2), json!(3.0)));
+    let answer = wait_for(
+        "the points in the collector",
+        Duration::from_secs(60),
+        || {
+            let path = "/api/metrics?name=clicks&period=1h";
+            match get_json(stack.metrics.addr(), path, METRICS_KEY) {
+                Some(a) if a["data"].as_array().is_some_and(|d| !d.is_empty()) => Ok(a),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    );
+    assert_eq!(
+        (
+            answer["data"][0]["count"].clone(),
+            answer["data"][0]["sum"].clone()
+        ),
+        (json!(2), json!(3.0))
+    );
     let health = relay_health(stack.relay());
-    assert_eq!((health["forwarded"].clone(), health["queue_depth"].clone()), (json!(1), json!(0)), "{health}");
+    assert_eq!(
+        (health["forwarded"].clone(), health["queue_depth"].clone()),
+        (json!(1), json!(0)),
+        "{health}"
+    );
 }
 
 #[test]
@@ -97,14 +148,28 @@ fn an_upstream_that_never_answers_never_delays_a_browser() {
     let metrics = start_metrics_collector(dir.path());
     // Accepts connections (the kernel's backlog) and never answers.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
-    let env = relay_env(dir.path(), silent.local_addr().unwrap(), metrics.addr(), &[("UPSTREAM_TIMEOUT", "120")]);
+    let env = relay_env(
+        dir.path(),
+        silent.local_addr().unwrap(),
+        metrics.addr(),
+        &[("UPSTREAM_TIMEOUT", "120")],
+    );
     let relay = start_relay(&env);
     // The test client gives up after 10 s: a 202 that waited for the upstream never comes.
     for i in 0..20 {
-        let answer = post_browser(relay.addr(), "/api/browser/errors", &browser_error(&format!("slow {i}")));
+        let answer = post_browser(
+            relay.addr(),
+            "/api/browser/errors",
+            &browser_error(&format!("slow {i}")),
+        );
         assert_eq!(answer.status, 202);
     }
-    assert_eq!(relay_health(relay.addr())["queue_depth"].as_u64().map(|d| d >= 19), Some(true));
+    assert_eq!(
+        relay_health(relay.addr())["queue_depth"]
+            .as_u64()
+            .map(|d| d >= 19),
+        Some(true)
+    );
     relay.stop();
     drop(silent);
 }

@@ -7,7 +7,13 @@ use crate::support::*;
 
 fn upload(stack: &Stack, map_content: serde_json::Value) -> shared::testing::HttpResponse {
     let body = json!({"project": "shop", "release": "1.0.0", "file_url": "https://cdn.example.com/assets/app.min.js", "map_content": map_content});
-    request(stack.relay(), "POST", "/api/source-maps", &[("X-API-Key", ADMIN)], Some(body.to_string().as_bytes()))
+    request(
+        stack.relay(),
+        "POST",
+        "/api/source-maps",
+        &[("X-API-Key", ADMIN)],
+        Some(body.to_string().as_bytes()),
+    )
 }
 
 /// A small valid map: `app.min.js` line 1 column 0 → `src/app.js` line 1.
@@ -21,28 +27,63 @@ fn source_maps_are_validated_replaced_listed_and_deleted() {
     assert_eq!(answer.status, 413, "{}", answer.text());
     let not_a_map = upload(&stack, json!({"hello": "world"}));
     assert_eq!(not_a_map.status, 400);
-    assert!(not_a_map.json()["detail"].as_str().unwrap().starts_with("field 'map_content' is not a valid source map"));
+    assert!(not_a_map.json()["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("field 'map_content' is not a valid source map"));
     assert_eq!(upload(&stack, json!("garbage \u{0}")).status, 400);
     let first = upload(&stack, json!(MAP));
     assert_eq!(first.status, 201, "{}", first.text());
     let again = upload(&stack, serde_json::from_str(MAP).unwrap());
-    assert_eq!(again.json()["id"], first.json()["id"], "the same file is replaced");
+    assert_eq!(
+        again.json()["id"],
+        first.json()["id"],
+        "the same file is replaced"
+    );
     let admin = [("X-API-Key", ADMIN)];
-    let list = request(stack.relay(), "GET", "/api/source-maps?project=shop", &admin, None).json();
+    let list = request(
+        stack.relay(),
+        "GET",
+        "/api/source-maps?project=shop",
+        &admin,
+        None,
+    )
+    .json();
     assert_eq!(list["total"], json!(1));
     assert!(list["source_maps"][0].get("map_content").is_none());
     assert_eq!(list["source_maps"][0]["size"], json!(MAP.len()));
     let id = first.json()["id"].clone();
-    let deleted = request(stack.relay(), "DELETE", &format!("/api/source-maps/{id}"), &admin, None);
-    assert_eq!((deleted.status, deleted.json()), (200, json!({"status": "deleted"})));
-    assert_eq!(request(stack.relay(), "DELETE", &format!("/api/source-maps/{id}"), &admin, None).status, 404);
+    let deleted = request(
+        stack.relay(),
+        "DELETE",
+        &format!("/api/source-maps/{id}"),
+        &admin,
+        None,
+    );
+    assert_eq!(
+        (deleted.status, deleted.json()),
+        (200, json!({"status": "deleted"}))
+    );
+    assert_eq!(
+        request(
+            stack.relay(),
+            "DELETE",
+            &format!("/api/source-maps/{id}"),
+            &admin,
+            None
+        )
+        .status,
+        404
+    );
 }
 
 #[test]
 fn absurd_stacks_are_kept_or_refused_never_a_panic() {
     let stack = Stack::start(&[("MAX_BODY_SIZE", "1048576")]);
     assert_eq!(upload(&stack, json!(MAP)).status, 201);
-    let frames: String = (0..10_000).map(|i| format!("    at f{i} (https://cdn.example.com/assets/app.min.js:1:{i})\n")).collect();
+    let frames: String = (0..10_000)
+        .map(|i| format!("    at f{i} (https://cdn.example.com/assets/app.min.js:1:{i})\n"))
+        .collect();
     let stacks = [
         format!("Error: many\n{frames}"),
         "Error: far\n    at f (https://cdn.example.com/assets/app.min.js:1000000000:1000000000)".to_string(),
@@ -50,7 +91,7 @@ fn absurd_stacks_are_kept_or_refused_never_a_panic() {
         "Error: weird\n    at (:::)\n@@@:1:1\n    at x (app.min.js:-1:-1)\n\u{0}".to_string(),
     ];
     for (i, stack_text) in stacks.iter().enumerate() {
-        let body = json!({"type": "Error", "message": format!("hostile {i}"), "stack": stack_text, "release": "1.0.0"});
+        let body = json!({"type": format!("Error{i}"), "message": format!("hostile {i}"), "stack": stack_text, "release": "1.0.0"});
         let answer = post_browser(stack.relay(), "/api/browser/errors", &body);
         assert_eq!(answer.status, 202, "{i}: {}", answer.text());
     }

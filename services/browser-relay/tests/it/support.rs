@@ -27,7 +27,13 @@ fn env(pairs: &[(&str, &str)]) -> shared::config::Env {
 pub fn start_error_tracker(dir: &Path, port: u16) -> Running {
     let db = dir.join("errors.db").display().to_string();
     let port = port.to_string();
-    let pairs = [("API_KEY", ERRORS_KEY), ("BIND", "127.0.0.1"), ("PORT", &port), ("RATE_LIMIT", "0"), ("DATABASE_PATH", &db)];
+    let pairs = [
+        ("API_KEY", ERRORS_KEY),
+        ("BIND", "127.0.0.1"),
+        ("PORT", &port),
+        ("RATE_LIMIT", "0"),
+        ("DATABASE_PATH", &db),
+    ];
     let config = error_tracker::Config::from_env(&env(&pairs)).expect("error-tracker config");
     error_tracker::run(config, shared::Shutdown::new()).expect("error-tracker starts")
 }
@@ -35,13 +41,24 @@ pub fn start_error_tracker(dir: &Path, port: u16) -> Running {
 /// The metrics-collector in this process.
 pub fn start_metrics_collector(dir: &Path) -> Running {
     let db = dir.join("metrics.db").display().to_string();
-    let pairs = [("API_KEY", METRICS_KEY), ("BIND", "127.0.0.1"), ("PORT", "0"), ("RATE_LIMIT", "0"), ("DATABASE_PATH", &db)];
+    let pairs = [
+        ("API_KEY", METRICS_KEY),
+        ("BIND", "127.0.0.1"),
+        ("PORT", "0"),
+        ("RATE_LIMIT", "0"),
+        ("DATABASE_PATH", &db),
+    ];
     let config = metrics_collector::Config::from_env(&env(&pairs)).expect("collector config");
     metrics_collector::run(config, shared::Shutdown::new()).expect("collector starts")
 }
 
 /// The relay's environment in front of the given upstreams (later pairs of `extra` win).
-pub fn relay_env(dir: &Path, errors: SocketAddr, metrics: SocketAddr, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+pub fn relay_env(
+    dir: &Path,
+    errors: SocketAddr,
+    metrics: SocketAddr,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
     let base: Vec<(String, String)> = [
         ("ADMIN_API_KEY", ADMIN.to_string()),
         ("BIND", "127.0.0.1".to_string()),
@@ -64,7 +81,8 @@ pub fn relay_env(dir: &Path, errors: SocketAddr, metrics: SocketAddr, extra: &[(
 
 /// The relay in this process.
 pub fn start_relay(env_pairs: &[(String, String)]) -> Running {
-    let config = browser_relay::Config::from_env(&shared::config::Env::from_pairs(env_pairs)).expect("relay config");
+    let config = browser_relay::Config::from_env(&shared::config::Env::from_pairs(env_pairs))
+        .expect("relay config");
     browser_relay::run(config, shared::Shutdown::new()).expect("relay starts")
 }
 
@@ -84,7 +102,13 @@ impl Stack {
         let metrics = start_metrics_collector(dir.path());
         let env = relay_env(dir.path(), errors.addr(), metrics.addr(), extra);
         let relay = start_relay(&env);
-        Stack { errors_addr: errors.addr(), errors: Some(errors), metrics, relay, dir }
+        Stack {
+            errors_addr: errors.addr(),
+            errors: Some(errors),
+            metrics,
+            relay,
+            dir,
+        }
     }
 
     pub fn relay(&self) -> SocketAddr {
@@ -100,7 +124,10 @@ impl Stack {
 
     /// Starts the error-tracker again on its port and database.
     pub fn restart_errors(&mut self) {
-        self.errors = Some(start_error_tracker(self.dir.path(), self.errors_addr.port()));
+        self.errors = Some(start_error_tracker(
+            self.dir.path(),
+            self.errors_addr.port(),
+        ));
     }
 
     pub fn db_path(&self, name: &str) -> PathBuf {
@@ -109,19 +136,38 @@ impl Stack {
 }
 
 /// Any request.
-pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> HttpResponse {
-    testing::request(addr, method, path, headers, body).unwrap_or_else(|e| panic!("no answer to {method} {path}: {e}"))
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> HttpResponse {
+    testing::request(addr, method, path, headers, body)
+        .unwrap_or_else(|e| panic!("no answer to {method} {path}: {e}"))
 }
 
 /// `POST` a browser payload with the DSN key and an allowed origin.
 pub fn post_browser(relay: SocketAddr, path: &str, body: &Value) -> HttpResponse {
-    let headers = [("X-Monlight-Key", DSN), ("Origin", "https://shop.example.com"), ("Content-Type", "text/plain")];
-    request(relay, "POST", path, &headers, Some(body.to_string().as_bytes()))
+    let headers = [
+        ("X-Monlight-Key", DSN),
+        ("Origin", "https://shop.example.com"),
+        ("Content-Type", "text/plain"),
+    ];
+    request(
+        relay,
+        "POST",
+        path,
+        &headers,
+        Some(body.to_string().as_bytes()),
+    )
 }
 
-/// A browser error with a distinct message.
+/// A browser error of its own group (the error-tracker groups by type and frames, so the
+/// type carries the message).
 pub fn browser_error(message: &str) -> Value {
-    json!({"type": "TypeError", "message": message, "stack": format!("TypeError: {message}\n    at f (https://shop.example.com/app.js:1:20)"), "url": "https://shop.example.com/cart?x=1"})
+    let kind = format!("Error_{}", message.replace(' ', "_"));
+    json!({"type": kind, "message": message, "stack": format!("{kind}: {message}\n    at f (https://shop.example.com/app.js:1:20)"), "url": "https://shop.example.com/cart?x=1"})
 }
 
 /// `GET` on an upstream with its key; `None` while it does not answer 200.
@@ -133,17 +179,21 @@ pub fn get_json(addr: SocketAddr, path: &str, key: &str) -> Option<Value> {
 /// Waits (60 s at most) until the error-tracker lists `n` groups; returns them in the order
 /// they were created (id order).
 pub fn wait_for_groups(errors: SocketAddr, n: usize) -> Vec<Value> {
-    wait_for(&format!("{n} error groups"), Duration::from_secs(60), || {
-        let list = get_json(errors, "/api/errors?limit=200", ERRORS_KEY)
-            .ok_or_else(|| "error-tracker not answering".to_string())?;
-        let mut groups = list["errors"].as_array().cloned().unwrap_or_default();
-        if groups.len() >= n {
-            groups.sort_by_key(|g| g["id"].as_i64());
-            Ok(groups)
-        } else {
-            Err(format!("{} groups so far", groups.len()))
-        }
-    })
+    wait_for(
+        &format!("{n} error groups"),
+        Duration::from_secs(60),
+        || {
+            let list = get_json(errors, "/api/errors?limit=200", ERRORS_KEY)
+                .ok_or_else(|| "error-tracker not answering".to_string())?;
+            let mut groups = list["errors"].as_array().cloned().unwrap_or_default();
+            if groups.len() >= n {
+                groups.sort_by_key(|g| g["id"].as_i64());
+                Ok(groups)
+            } else {
+                Err(format!("{} groups so far", groups.len()))
+            }
+        },
+    )
 }
 
 /// The relay's `/health`.
