@@ -264,7 +264,8 @@ fn cors_answers_only_allowed_origins_on_every_answer() {
     }
     // Every answer to an allowed origin carries the headers: 401, 400, 413, 202, 429.
     let origin = ("Origin", "https://shop.example.com");
-    let cases: Vec<(Vec<(&str, &str)>, Vec<u8>, u16)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, Vec<u8>, u16);
+    let cases: Vec<Case> = vec![
         (vec![origin], b"{}".to_vec(), 401),
         (vec![origin, ("X-Monlight-Key", DSN)], b"{}".to_vec(), 400),
         (vec![origin, ("X-Monlight-Key", DSN)], vec![b' '; 4096], 413),
