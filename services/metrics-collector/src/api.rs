@@ -8,7 +8,7 @@ use shared::http::params::invalid;
 use shared::http::{ApiError, Request, Response};
 
 use crate::db::{Job, Outcome, Tier};
-use crate::ingest::{parse_batch, Kind, Window};
+use crate::ingest::{parse_body, Kind, Window};
 use crate::prometheus;
 use crate::query;
 use crate::read::{self, Marks, Range, Series, SeriesFilter};
@@ -25,7 +25,7 @@ pub fn ingest(state: &State, request: &Request) -> Result<Response, ApiError> {
         now_ms,
         oldest_ms: now_ms - state.config.retention.hour_days * DAY_MS,
     };
-    let batch = parse_batch(&request.json()?, window)?;
+    let batch = parse_body(request.body(), window)?;
     // Validated: waiting for the writer happens outside the handler slot, so concurrent
     // batches share one transaction.
     let writer = state.writer.clone();
@@ -50,7 +50,7 @@ struct SeriesAnswer {
     kind: Option<Kind>,
     resolution: &'static str,
     period: String,
-    series: Vec<query::SeriesData>,
+    series: Vec<Box<serde_json::value::RawValue>>,
     data: Vec<crate::rollup::Bucket>,
 }
 
@@ -85,8 +85,10 @@ pub fn series(state: &State, request: &Request) -> Result<Response, ApiError> {
         .filter(|s| Some(s.kind) == kind && query::matches(s, &wanted))
         .collect();
     let marks = Marks::load(&conn)?;
-    let buckets = read::buckets(&conn, &chosen, period.range, resolution, &marks)?;
-    let (series, data) = query::assemble(&chosen, buckets, kind.unwrap_or(Kind::Gauge), group_by);
+    let groups = query::group(&chosen, group_by);
+    let (series, data) = query::assemble(groups, kind.unwrap_or(Kind::Gauge), |members| {
+        read::buckets(&conn, members, period.range, resolution, &marks)
+    })?;
     let answer = SeriesAnswer {
         name: name.to_string(),
         kind,

@@ -110,6 +110,11 @@ pub mod meta {
     pub const LAST_AGGREGATION: &str = "last_aggregation";
 }
 
+/// Raw points rolled up by one job at most (whole minutes: the last one may go beyond).
+const ROLL_BUDGET_POINTS: usize = 100_000;
+/// Hours rolled up by one job at most.
+const ROLL_BUDGET_HOURS: usize = 24;
+
 /// Raw points deleted by one retention job at most, so that ingest interleaves.
 pub const RETENTION_BATCH: usize = 50_000;
 
@@ -118,9 +123,10 @@ pub const RETENTION_BATCH: usize = 50_000;
 pub enum Job {
     /// Store a validated batch.
     Store(Batch),
-    /// Roll up the next complete minute that needs it (before the minute of `now_ms`).
+    /// Roll up the next complete minutes that need it (before the minute of `now_ms`), up to
+    /// a budget of points.
     RollMinute { now_ms: i64 },
-    /// Roll up the next complete hour that needs it.
+    /// Roll up the next complete hours that need it (up to a day of them).
     RollHour,
     /// Delete what each tier no longer keeps (raw points in batches of
     /// [`RETENTION_BATCH`]).
@@ -134,7 +140,7 @@ pub enum Job {
 pub enum Outcome {
     /// Points stored.
     Stored(usize),
-    /// The minute or hour rolled up, or `None` when none was left.
+    /// The last minute or hour rolled up, or `None` when none was left.
     Rolled(Option<i64>),
     /// Rows deleted by retention (raw points, minute rollups, hour rollups, series).
     Deleted([usize; 4]),
@@ -214,8 +220,28 @@ pub fn apply(conn: &Connection, cache: &mut SeriesCache, job: Job) -> rusqlite::
     }
     let outcome = match job {
         Job::Store(batch) => store(conn, cache, &batch).map(Outcome::Stored),
-        Job::RollMinute { now_ms } => roll_next_minute(conn, now_ms).map(Outcome::Rolled),
-        Job::RollHour => roll_next_hour(conn).map(Outcome::Rolled),
+        Job::RollMinute { now_ms } => {
+            // Several minutes per transaction while catching up (consecutive minutes of a
+            // series share pages), within a budget of points so that batches interleave.
+            let (mut last, mut points) = (None, 0);
+            while points < ROLL_BUDGET_POINTS {
+                match roll_next_minute(conn, now_ms)? {
+                    Some((minute, n)) => (last, points) = (Some(minute), points + n.max(1)),
+                    None => break,
+                }
+            }
+            Ok(Outcome::Rolled(last))
+        }
+        Job::RollHour => {
+            let mut last = None;
+            for _ in 0..ROLL_BUDGET_HOURS {
+                match roll_next_hour(conn)? {
+                    Some(hour) => last = Some(hour),
+                    None => break,
+                }
+            }
+            Ok(Outcome::Rolled(last))
+        }
         Job::Retention { now_ms, retention } => {
             let deleted = apply_retention(conn, now_ms, retention)?;
             if deleted[3] > 0 {
@@ -305,7 +331,7 @@ fn store(conn: &Connection, cache: &mut SeriesCache, batch: &Batch) -> rusqlite:
 /// Rolls up the oldest complete minute that needs it: a dirty one, or the first one at or
 /// after the watermark that has points. With none left, moves the watermark up to the
 /// current minute (never back: a clock that jumps back rolls nothing up until it catches up).
-fn roll_next_minute(conn: &Connection, now_ms: i64) -> rusqlite::Result<Option<i64>> {
+fn roll_next_minute(conn: &Connection, now_ms: i64) -> rusqlite::Result<Option<(i64, usize)>> {
     let current = now_ms.div_euclid(MINUTE_MS);
     let watermark = get_meta(conn, meta::MINUTE_WATERMARK)?;
     let dirty: Option<i64> = conn
@@ -324,19 +350,19 @@ fn roll_next_minute(conn: &Connection, now_ms: i64) -> rusqlite::Result<Option<i
             return Ok(None);
         }
     };
-    roll_minute(conn, minute)?;
+    let points = roll_minute(conn, minute)?;
     if fresh == Some(minute) {
         set_meta(conn, meta::MINUTE_WATERMARK, minute + 1)?;
     }
     conn.prepare_cached("DELETE FROM dirty_minutes WHERE minute = ?1")?
         .execute([minute])?;
-    Ok(Some(minute))
+    Ok(Some((minute, points)))
 }
 
 /// Rolls `minute` up from its raw points, series by series. While all its raw points are
 /// kept the rollup is recomputed exactly; once retention has cut them, the points present are
-/// late ones: merged into the stored rollup, then deleted.
-fn roll_minute(conn: &Connection, minute: i64) -> rusqlite::Result<()> {
+/// late ones: merged into the stored rollup, then deleted. Returns the points read.
+fn roll_minute(conn: &Connection, minute: i64) -> rusqlite::Result<usize> {
     let complete = minute >= get_meta(conn, meta::RAW_DELETED_BEFORE)?.unwrap_or(i64::MIN);
     let hour = minute.div_euclid(HOUR_MINUTES);
     let hour_rolled = get_meta(conn, meta::HOUR_WATERMARK)?.is_some_and(|w| hour < w);
@@ -348,6 +374,7 @@ fn roll_minute(conn: &Connection, minute: i64) -> rusqlite::Result<()> {
     let mut rows = rows.query([minute])?;
     let mut current: Option<i64> = None;
     let mut points: Vec<(i64, f64)> = Vec::new();
+    let mut read = 0;
     let finish = |series_id: i64, points: &mut Vec<(i64, f64)>| -> rusqlite::Result<()> {
         let kind = series_kind(conn, series_id)?;
         if let Some(delta) = Rollup::from_points(kind, points) {
@@ -370,6 +397,7 @@ fn roll_minute(conn: &Connection, minute: i64) -> rusqlite::Result<()> {
         }
         current = Some(series_id);
         points.push((row.get(1)?, row.get(2)?));
+        read += 1;
     }
     if let Some(series_id) = current {
         finish(series_id, &mut points)?;
@@ -382,7 +410,7 @@ fn roll_minute(conn: &Connection, minute: i64) -> rusqlite::Result<()> {
         conn.prepare_cached("DELETE FROM points WHERE minute = ?1")?
             .execute([minute])?;
     }
-    Ok(())
+    Ok(read)
 }
 
 /// Rolls up the oldest complete hour that needs it (all its minutes rolled up): a dirty one,

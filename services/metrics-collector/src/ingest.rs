@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use shared::http::ApiError;
 use shared::time::parse_rfc3339_ms;
@@ -108,7 +109,7 @@ pub struct Window {
     pub oldest_ms: i64,
 }
 
-/// Validates a whole batch: a JSON array of 1–1000 points or `{"metrics": [...]}`.
+/// Validates a whole batch given as JSON: an array of 1–1000 points or `{"metrics": [...]}`.
 pub fn parse_batch(body: &Value, window: Window) -> Result<Batch, ApiError> {
     let items = match body {
         Value::Array(items) => items,
@@ -118,32 +119,85 @@ pub fn parse_batch(body: &Value, window: Window) -> Result<Batch, ApiError> {
         },
         _ => return Err(batch_shape_error()),
     };
-    if items.is_empty() || items.len() > MAX_BATCH {
+    check_size(items.len())?;
+    let mut batch = BatchBuilder::default();
+    for (index, item) in items.iter().enumerate() {
+        batch.push(index, item, window)?;
+    }
+    Ok(batch.batch)
+}
+
+/// Validates a whole batch straight from the request body. Each point is parsed into a JSON
+/// value of its own, one at a time: a 1000-point batch never exists as one JSON tree (about
+/// nine times the body's size).
+pub fn parse_body(body: &[u8], window: Window) -> Result<Batch, ApiError> {
+    /// `{"metrics": [...]}`, each point kept as its text.
+    #[derive(serde::Deserialize)]
+    struct Wrapped {
+        metrics: Vec<Box<RawValue>>,
+    }
+    let invalid = |e: serde_json::Error| ApiError::bad_request(format!("Invalid JSON: {e}"));
+    let items = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => {
+            return Err(ApiError::bad_request(
+                "Invalid JSON: the request body is empty",
+            ))
+        }
+        Some(b'[') => serde_json::from_slice::<Vec<Box<RawValue>>>(body).map_err(invalid)?,
+        Some(b'{') => match serde_json::from_slice::<Wrapped>(body) {
+            Ok(wrapped) => wrapped.metrics,
+            Err(e) if e.is_data() => return Err(batch_shape_error()),
+            Err(e) => return Err(invalid(e)),
+        },
+        Some(_) => match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            Ok(_) => return Err(batch_shape_error()),
+            Err(e) => return Err(invalid(e)),
+        },
+    };
+    check_size(items.len())?;
+    let mut batch = BatchBuilder::default();
+    for (index, item) in items.iter().enumerate() {
+        let value: Value = serde_json::from_str(item.get()).map_err(invalid)?;
+        batch.push(index, &value, window)?;
+    }
+    Ok(batch.batch)
+}
+
+fn check_size(points: usize) -> Result<(), ApiError> {
+    if points == 0 || points > MAX_BATCH {
         return Err(ApiError::bad_request(format!(
-            "metrics: a batch holds 1-{MAX_BATCH} points (got {})",
-            items.len()
+            "metrics: a batch holds 1-{MAX_BATCH} points (got {points})"
         )));
     }
-    let mut batch = Batch::default();
-    let mut index_of: HashMap<SeriesKey, usize> = HashMap::new();
-    for (index, item) in items.iter().enumerate() {
+    Ok(())
+}
+
+/// A batch being validated point by point, each series kept once.
+#[derive(Default)]
+struct BatchBuilder {
+    batch: Batch,
+    index_of: HashMap<SeriesKey, usize>,
+}
+
+impl BatchBuilder {
+    fn push(&mut self, index: usize, item: &Value, window: Window) -> Result<(), ApiError> {
         let (series, timestamp_ms, value) = parse_point(item, window)
             .map_err(|e| ApiError::bad_request(format!("metrics[{index}].{e}")))?;
-        let series = match index_of.get(&series) {
+        let series = match self.index_of.get(&series) {
             Some(&i) => i,
             None => {
-                batch.series.push(series.clone());
-                index_of.insert(series, batch.series.len() - 1);
-                batch.series.len() - 1
+                self.batch.series.push(series.clone());
+                self.index_of.insert(series, self.batch.series.len() - 1);
+                self.batch.series.len() - 1
             }
         };
-        batch.points.push(Point {
+        self.batch.points.push(Point {
             series,
             timestamp_ms,
             value,
         });
+        Ok(())
     }
-    Ok(batch)
 }
 
 fn batch_shape_error() -> ApiError {
@@ -346,6 +400,28 @@ mod tests {
         assert_eq!(batch.series[0].labels, "{}");
         let wrapped = parse_batch(&json!({"metrics": [point(json!({}))]}), WINDOW).unwrap();
         assert_eq!(wrapped, batch);
+    }
+
+    #[test]
+    fn the_body_parser_agrees_with_the_value_parser() {
+        let bodies = [
+            json!([point(json!({"labels": {"a": 1}})), point(json!({}))]),
+            json!({"metrics": [point(json!({}))]}),
+            json!([point(json!({"value": "x"}))]),
+            json!({"points": []}),
+            json!(42),
+            json!([]),
+        ];
+        for body in bodies {
+            let from_value = parse_batch(&body, WINDOW).map_err(|e| e.detail().to_string());
+            let bytes = body.to_string().into_bytes();
+            let from_body = parse_body(&bytes, WINDOW).map_err(|e| e.detail().to_string());
+            assert_eq!(from_body, from_value, "{body}");
+        }
+        for bad in [&b""[..], b"  ", b"[1,", b"{\"metrics\": [}", b"nope"] {
+            let detail = parse_body(bad, WINDOW).unwrap_err().detail().to_string();
+            assert!(detail.starts_with("Invalid JSON"), "{detail}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use shared::http::params::{invalid, time};
 use shared::http::{ApiError, Request};
 
@@ -128,23 +129,14 @@ pub struct SeriesData {
     pub data: Vec<Bucket>,
 }
 
-/// `series` (one per label set, or per value of `group_by`) and `data` (all merged), each
-/// bucket in time order. A bucket made of one stored rollup keeps its exact percentiles;
-/// merged ones take them from the merged sketch.
-pub fn assemble(
-    series: &[&Series],
-    mut buckets: HashMap<i64, Buckets>,
-    kind: Kind,
+/// The series as the answer groups them: by label set, or by the value of the `group_by`
+/// label (series without it form the group `{}`).
+pub fn group<'s>(
+    series: &[&'s Series],
     group_by: Option<&str>,
-) -> (Vec<SeriesData>, Vec<Bucket>) {
-    let mut groups: BTreeMap<BTreeMap<String, String>, Buckets> = BTreeMap::new();
+) -> BTreeMap<BTreeMap<String, String>, Vec<&'s Series>> {
+    let mut groups: BTreeMap<BTreeMap<String, String>, Vec<&Series>> = BTreeMap::new();
     for s in series {
-        let Some(own) = buckets.remove(&s.id) else {
-            continue;
-        };
-        if own.is_empty() {
-            continue;
-        }
         let key = match group_by {
             None => s.labels.clone(),
             Some(label) => s
@@ -153,20 +145,38 @@ pub fn assemble(
                 .map(|v| BTreeMap::from([(label.to_string(), v.clone())]))
                 .unwrap_or_default(),
         };
-        merge_buckets(groups.entry(key).or_default(), own);
+        groups.entry(key).or_default().push(s);
     }
+    groups
+}
+
+/// `series` (one per group, as JSON text) and `data` (everything merged), each bucket in
+/// time order, built one group at a time: `read(members)` gives a group's buckets, which
+/// become its JSON at once, then fold into the merged data. Memory holds one group's
+/// rollups and the merged buckets, never every series' at once. A bucket made of one stored
+/// rollup keeps its exact percentiles; merged ones take them from the merged sketch.
+pub fn assemble(
+    groups: BTreeMap<BTreeMap<String, String>, Vec<&Series>>,
+    kind: Kind,
+    mut read: impl FnMut(&[&Series]) -> rusqlite::Result<HashMap<i64, Buckets>>,
+) -> Result<(Vec<Box<RawValue>>, Vec<Bucket>), ApiError> {
+    let mut series = Vec::with_capacity(groups.len());
     let mut all = Buckets::new();
-    for group in groups.values() {
-        merge_buckets(&mut all, group.clone());
+    for (labels, members) in groups {
+        let mut merged = Buckets::new();
+        for (_, buckets) in read(&members)? {
+            merge_buckets(&mut merged, buckets);
+        }
+        if merged.is_empty() {
+            continue;
+        }
+        let data = to_api(&merged, kind);
+        let text = serde_json::value::to_raw_value(&SeriesData { labels, data })
+            .map_err(|e| ApiError::internal("answering a metric query", e))?;
+        series.push(text);
+        merge_buckets(&mut all, merged);
     }
-    let out = groups
-        .into_iter()
-        .map(|(labels, buckets)| SeriesData {
-            labels,
-            data: to_api(&buckets, kind),
-        })
-        .collect();
-    (out, to_api(&all, kind))
+    Ok((series, to_api(&all, kind)))
 }
 
 /// Adds every bucket of `from` into `into`.

@@ -36,8 +36,8 @@ pub struct Rollup {
 pub enum Sketch {
     /// The compact binary form stored with a rollup.
     Stored(Vec<u8>),
-    /// A sketch in memory.
-    Live(DDSketch),
+    /// A sketch in memory (boxed: a rollup without one stays small).
+    Live(Box<DDSketch>),
 }
 
 impl std::fmt::Debug for Sketch {
@@ -53,7 +53,7 @@ impl Sketch {
     /// The sketch in memory (decoded once); `None` when the stored bytes are damaged.
     fn live(&mut self) -> Option<&mut DDSketch> {
         if let Sketch::Stored(bytes) = self {
-            *self = Sketch::Live(decode_sketch(bytes)?);
+            *self = Sketch::Live(Box::new(decode_sketch(bytes)?));
         }
         match self {
             Sketch::Live(sketch) => Some(sketch),
@@ -102,7 +102,7 @@ impl Rollup {
             }
             values.sort_unstable_by(f64::total_cmp);
             rollup.exact = Some(PERCENTILES.map(|p| nearest_rank(&values, p)));
-            rollup.sketch = Some(Sketch::Live(sketch));
+            rollup.sketch = Some(Sketch::Live(Box::new(sketch)));
         }
         Some(rollup)
     }
@@ -120,7 +120,7 @@ impl Rollup {
         match (&mut self.sketch, &other.sketch) {
             (Some(mine), Some(theirs)) => {
                 let theirs = match theirs {
-                    Sketch::Live(sketch) => Some(sketch.clone()),
+                    Sketch::Live(sketch) => Some(sketch.as_ref().clone()),
                     Sketch::Stored(bytes) => decode_sketch(bytes),
                 };
                 if let (Some(mine), Some(theirs)) = (mine.live(), theirs) {
