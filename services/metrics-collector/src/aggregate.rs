@@ -78,12 +78,12 @@ fn run(
     shutdown: &Shutdown,
 ) -> Result<(), WriteError> {
     let mut minutes = 0;
-    while let Outcome::Rolled(Some(_)) = submit(writer, shutdown, || Job::RollMinute { now_ms })? {
-        minutes += 1;
+    while let Outcome::Rolled(n @ 1..) = submit(writer, shutdown, || Job::RollMinute { now_ms })? {
+        minutes += n;
     }
     let mut hours = 0;
-    while let Outcome::Rolled(Some(_)) = submit(writer, shutdown, || Job::RollHour)? {
-        hours += 1;
+    while let Outcome::Rolled(n @ 1..) = submit(writer, shutdown, || Job::RollHour)? {
+        hours += n;
     }
     let retention = config.retention;
     let mut deleted = [0; 4];
@@ -102,6 +102,7 @@ fn run(
     }
     submit(writer, shutdown, || Job::Finished { now_ms })?;
     if minutes + hours > 0 || deleted.iter().any(|&n| n > 0) {
+        shared::cli::release_free_memory();
         log::info!(
             "aggregation: {minutes} minutes and {hours} hours rolled up; deleted {} raw points, {} minute and {} hour rollups, {} series",
             deleted[0], deleted[1], deleted[2], deleted[3]

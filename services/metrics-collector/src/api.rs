@@ -50,13 +50,21 @@ struct SeriesAnswer {
     kind: Option<Kind>,
     resolution: &'static str,
     period: String,
+    /// Whether `series` leaves out the least busy groups (see [`MAX_ANSWER_BUCKETS`]).
+    truncated: bool,
+    /// Groups in all.
+    series_total: usize,
     series: Vec<Box<serde_json::value::RawValue>>,
     data: Vec<crate::rollup::Bucket>,
 }
 
+/// Buckets in an answer's `series` at most (about 3 MB of JSON): a metric with many label sets
+/// over a long period answers its busiest ones, so one query cannot exhaust the memory.
+const MAX_ANSWER_BUCKETS: i64 = 20_000;
+
 /// `GET /api/metrics`: one metric's buckets over a period, per label set (or per value of
-/// `group_by`) and merged. A name stored with several types is answered for the type of
-/// its first series unless `type=` chooses.
+/// `group_by`), busiest first, and merged. A name stored with several types is answered for
+/// the type of its first series unless `type=` chooses.
 pub fn series(state: &State, request: &Request) -> Result<Response, ApiError> {
     let name = request
         .query("name")
@@ -86,7 +94,18 @@ pub fn series(state: &State, request: &Request) -> Result<Response, ApiError> {
         .collect();
     let marks = Marks::load(&conn)?;
     let groups = query::group(&chosen, group_by);
-    let (series, data) = query::assemble(groups, kind.unwrap_or(Kind::Gauge), |members| {
+    let series_total = groups.len();
+    // Bound the answer: the busiest groups that fit MAX_ANSWER_BUCKETS get a series each;
+    // every group is still merged into `data`.
+    let per_series = (period.range.to_ms - period.range.from_ms) / resolution.bucket_ms() + 2;
+    let shown = (MAX_ANSWER_BUCKETS / per_series.max(1)).max(1) as usize;
+    let volumes = if series_total > shown {
+        read::totals(&conn, period.range, &marks)?
+    } else {
+        Default::default()
+    };
+    let groups = query::busiest_first(groups, |id| volumes.get(&id).map_or(0, |t| t.0));
+    let (series, data) = query::assemble(groups, shown, kind.unwrap_or(Kind::Gauge), |members| {
         read::buckets(&conn, members, period.range, resolution, &marks)
     })?;
     let answer = SeriesAnswer {
@@ -97,6 +116,8 @@ pub fn series(state: &State, request: &Request) -> Result<Response, ApiError> {
             Tier::Hour => "hour",
         },
         period: period.label,
+        truncated: series.len() < series_total,
+        series_total,
         series,
         data,
     };

@@ -140,8 +140,8 @@ pub enum Job {
 pub enum Outcome {
     /// Points stored.
     Stored(usize),
-    /// The last minute or hour rolled up, or `None` when none was left.
-    Rolled(Option<i64>),
+    /// Minutes or hours rolled up (0: none was left).
+    Rolled(usize),
     /// Rows deleted by retention (raw points, minute rollups, hour rollups, series).
     Deleted([usize; 4]),
     /// Done.
@@ -223,24 +223,21 @@ pub fn apply(conn: &Connection, cache: &mut SeriesCache, job: Job) -> rusqlite::
         Job::RollMinute { now_ms } => {
             // Several minutes per transaction while catching up (consecutive minutes of a
             // series share pages), within a budget of points so that batches interleave.
-            let (mut last, mut points) = (None, 0);
+            let (mut minutes, mut points) = (0, 0);
             while points < ROLL_BUDGET_POINTS {
                 match roll_next_minute(conn, now_ms)? {
-                    Some((minute, n)) => (last, points) = (Some(minute), points + n.max(1)),
+                    Some(n) => (minutes, points) = (minutes + 1, points + n.max(1)),
                     None => break,
                 }
             }
-            Ok(Outcome::Rolled(last))
+            Ok(Outcome::Rolled(minutes))
         }
         Job::RollHour => {
-            let mut last = None;
-            for _ in 0..ROLL_BUDGET_HOURS {
-                match roll_next_hour(conn)? {
-                    Some(hour) => last = Some(hour),
-                    None => break,
-                }
+            let mut hours = 0;
+            while hours < ROLL_BUDGET_HOURS && roll_next_hour(conn)?.is_some() {
+                hours += 1;
             }
-            Ok(Outcome::Rolled(last))
+            Ok(Outcome::Rolled(hours))
         }
         Job::Retention { now_ms, retention } => {
             let deleted = apply_retention(conn, now_ms, retention)?;
@@ -331,7 +328,8 @@ fn store(conn: &Connection, cache: &mut SeriesCache, batch: &Batch) -> rusqlite:
 /// Rolls up the oldest complete minute that needs it: a dirty one, or the first one at or
 /// after the watermark that has points. With none left, moves the watermark up to the
 /// current minute (never back: a clock that jumps back rolls nothing up until it catches up).
-fn roll_next_minute(conn: &Connection, now_ms: i64) -> rusqlite::Result<Option<(i64, usize)>> {
+/// Returns the points of the minute rolled up, `None` when none was left.
+fn roll_next_minute(conn: &Connection, now_ms: i64) -> rusqlite::Result<Option<usize>> {
     let current = now_ms.div_euclid(MINUTE_MS);
     let watermark = get_meta(conn, meta::MINUTE_WATERMARK)?;
     let dirty: Option<i64> = conn
@@ -356,7 +354,7 @@ fn roll_next_minute(conn: &Connection, now_ms: i64) -> rusqlite::Result<Option<(
     }
     conn.prepare_cached("DELETE FROM dirty_minutes WHERE minute = ?1")?
         .execute([minute])?;
-    Ok(Some((minute, points)))
+    Ok(Some(points))
 }
 
 /// Rolls `minute` up from its raw points, series by series. While all its raw points are

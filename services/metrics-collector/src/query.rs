@@ -129,6 +129,25 @@ pub struct SeriesData {
     pub data: Vec<Bucket>,
 }
 
+/// A group of the answer: its labels and its series.
+pub type Group<'s> = (BTreeMap<String, String>, Vec<&'s Series>);
+
+/// Groups ordered by their points (`volume` of each series id), most first; ties by labels.
+pub fn busiest_first<'s>(
+    groups: BTreeMap<BTreeMap<String, String>, Vec<&'s Series>>,
+    volume: impl Fn(i64) -> i64,
+) -> Vec<Group<'s>> {
+    let mut groups: Vec<(i64, Group)> = groups
+        .into_iter()
+        .map(|(labels, members)| {
+            let total = members.iter().map(|s| volume(s.id)).sum();
+            (total, (labels, members))
+        })
+        .collect();
+    groups.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1 .0.cmp(&b.1 .0)));
+    groups.into_iter().map(|(_, group)| group).collect()
+}
+
 /// The series as the answer groups them: by label set, or by the value of the `group_by`
 /// label (series without it form the group `{}`).
 pub fn group<'s>(
@@ -150,17 +169,18 @@ pub fn group<'s>(
     groups
 }
 
-/// `series` (one per group, as JSON text) and `data` (everything merged), each bucket in
-/// time order, built one group at a time: `read(members)` gives a group's buckets, which
+/// `series` (one per group, as JSON text, the first `shown` groups) and `data` (every group
+/// merged), each bucket in time order, built one group at a time: `read(members)` gives a group's buckets, which
 /// become its JSON at once, then fold into the merged data. Memory holds one group's
 /// rollups and the merged buckets, never every series' at once. A bucket made of one stored
 /// rollup keeps its exact percentiles; merged ones take them from the merged sketch.
 pub fn assemble(
-    groups: BTreeMap<BTreeMap<String, String>, Vec<&Series>>,
+    groups: Vec<Group>,
+    shown: usize,
     kind: Kind,
     mut read: impl FnMut(&[&Series]) -> rusqlite::Result<HashMap<i64, Buckets>>,
 ) -> Result<(Vec<Box<RawValue>>, Vec<Bucket>), ApiError> {
-    let mut series = Vec::with_capacity(groups.len());
+    let mut series = Vec::with_capacity(groups.len().min(shown));
     let mut all = Buckets::new();
     for (labels, members) in groups {
         let mut merged = Buckets::new();
@@ -170,10 +190,12 @@ pub fn assemble(
         if merged.is_empty() {
             continue;
         }
-        let data = to_api(&merged, kind);
-        let text = serde_json::value::to_raw_value(&SeriesData { labels, data })
-            .map_err(|e| ApiError::internal("answering a metric query", e))?;
-        series.push(text);
+        if series.len() < shown {
+            let data = to_api(&merged, kind);
+            let text = serde_json::value::to_raw_value(&SeriesData { labels, data })
+                .map_err(|e| ApiError::internal("answering a metric query", e))?;
+            series.push(text);
+        }
         merge_buckets(&mut all, merged);
     }
     Ok((series, to_api(&all, kind)))

@@ -302,3 +302,39 @@ fn the_api_and_the_exposition_need_the_key() {
         assert_eq!(server.request("GET", path, &[], None).status, 200, "{path}");
     }
 }
+
+/// A metric with more label sets than an answer holds: `series` keeps the busiest, flagged
+/// `truncated`, and `data` still merges them all.
+#[test]
+fn a_large_answer_keeps_the_busiest_series_and_all_the_data() {
+    let server = TestServer::start(T0 + 30_000, &[]);
+    let mut points = Vec::new();
+    for i in 0..20 {
+        let n = if i == 7 { 5 } else { 1 };
+        for _ in 0..n {
+            points.push(point("jobs", "counter", 1.0, T0, json!({"worker": i})));
+        }
+    }
+    server.send(&Value::Array(points));
+    let day = server.series("jobs", "period=24h");
+    assert_eq!(
+        (day["truncated"].clone(), day["series_total"].clone()),
+        (json!(true), json!(20))
+    );
+    let shown = day["series"].as_array().unwrap();
+    assert_eq!(shown.len(), 13, "20,000 buckets / 1,442 per series");
+    assert_eq!(
+        shown[0]["labels"],
+        json!({"worker": "7"}),
+        "the busiest first"
+    );
+    assert_eq!(day["data"][0]["count"], json!(24));
+    let hour = server.series("jobs", "period=1h");
+    assert_eq!(
+        (
+            hour["truncated"].clone(),
+            hour["series"].as_array().unwrap().len()
+        ),
+        (json!(false), 20)
+    );
+}
