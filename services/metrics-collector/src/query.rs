@@ -201,11 +201,14 @@ pub fn assemble(
     Ok((series, to_api(&all, kind)))
 }
 
-/// Adds every bucket of `from` into `into`.
+/// Adds every bucket of `from` into `into` (merged sketches kept compact).
 pub fn merge_buckets(into: &mut Buckets, from: Buckets) {
     for (at, rollup) in from {
         match into.get_mut(&at) {
-            Some(existing) => existing.merge(&rollup),
+            Some(existing) => {
+                existing.merge(&rollup);
+                existing.compact();
+            }
             None => {
                 into.insert(at, rollup);
             }

@@ -171,7 +171,10 @@ fn ceil_div(a: i64, b: i64) -> i64 {
 /// Adds `rollup` into the bucket at `at` of `buckets`.
 fn add(buckets: &mut Buckets, at: i64, rollup: Rollup) {
     match buckets.get_mut(&at) {
-        Some(existing) => existing.merge(&rollup),
+        Some(existing) => {
+            existing.merge(&rollup);
+            existing.compact();
+        }
         None => {
             buckets.insert(at, rollup);
         }

@@ -135,6 +135,14 @@ impl Rollup {
         }
     }
 
+    /// Stores a live sketch in its compact form again (a decoded sketch takes a few KiB, its
+    /// bytes a few hundred): for rollups kept while many others are merged.
+    pub fn compact(&mut self) {
+        if let Some(sketch @ Sketch::Live(_)) = &mut self.sketch {
+            *sketch = Sketch::Stored(sketch.to_bytes());
+        }
+    }
+
     /// The average value.
     pub fn avg(&self) -> f64 {
         if self.count == 0 {
