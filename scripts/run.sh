@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the Monlight stack locally with working defaults:
 #   release build, every service on its default port (error-tracker 5010, log-viewer 5011,
-#   metrics-collector 5012),
+#   metrics-collector 5012, browser-relay 5013 wired to the first and third, with a DSN key
+#   for a `demo` project printed and saved in ./data/dev-dsn-key),
 #   data under ./data/, a generated dev API key printed and saved in ./data/dev-api-key.
 # Each service's log lines are prefixed with its name; the key banner comes last, once every
 # service answered /health. Ctrl-C stops everything cleanly (each service gets SIGTERM and
@@ -17,6 +18,10 @@ if [ ! -s data/dev-api-key ]; then
 fi
 API_KEY=$(cat data/dev-api-key)
 export API_KEY
+if [ ! -s data/dev-dsn-key ]; then
+  head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > data/dev-dsn-key
+fi
+DSN_KEY=$(cat data/dev-dsn-key)
 export BIND="${BIND:-127.0.0.1}"
 export LOG_LEVEL="${LOG_LEVEL:-info}"
 # Where each web UI lives, for the header every UI shows (see README, UI_LINKS).
@@ -75,10 +80,16 @@ if [ -x ./target/release/log-viewer ]; then
 fi
 
 start metrics-collector 5012 DATABASE_PATH=data/metrics.db
+# The relay: the dev key is its admin key too; pages on localhost may post to it.
+start browser-relay 5013 DATABASE_PATH=data/browser-relay.db ADMIN_API_KEY="$API_KEY" \
+  ERROR_TRACKER_URL=http://127.0.0.1:5010 ERROR_TRACKER_API_KEY="$API_KEY" \
+  METRICS_COLLECTOR_URL=http://127.0.0.1:5012 METRICS_COLLECTOR_API_KEY="$API_KEY" \
+  DSN_KEYS="demo:$DSN_KEY" "CORS_ORIGINS=${CORS_ORIGINS:-http://localhost:8080,http://localhost:3000,http://localhost:5173}"
 
 if wait_healthy; then
   echo
   echo "API key: $API_KEY   (saved in data/dev-api-key)"
+  echo "DSN key: $DSN_KEY   (project demo, for browsers: http://localhost:5013; saved in data/dev-dsn-key)"
   echo "UIs:     http://localhost:5010 (errors), http://localhost:5011 (logs), http://localhost:5012 (metrics)"
   echo "try:     curl -H \"X-API-Key: $API_KEY\" localhost:5010/api/errors"
   echo "Ctrl-C stops everything."
