@@ -1077,7 +1077,7 @@ fn print_forwarding(
         ),
     ] {
         println!(
-            "| drain: {what} | {} | {} from the upstream's start, {} from the first delivery | {} {unit}/s | {:.2} / {:.2} | {}{} |",
+            "| drain: {what} | {} | {} from the upstream's start, {} from the first delivery | {} {unit}/s | {:.2} / {:.2} | {}; then forwarded {}, dropped {} |",
             format_count(drain.entries),
             format_secs(drain.from_start),
             format_secs(drain.from_first),
@@ -1089,11 +1089,8 @@ fn print_forwarding(
             } else {
                 format!("**not drained within {} s**", options.timeout.as_secs())
             },
-            format!(
-                "; then forwarded {}, dropped {}",
-                format_count(drain.end.forwarded),
-                format_count(drain.end.dropped)
-            ),
+            format_count(drain.end.forwarded),
+            format_count(drain.end.dropped),
         );
     }
     if let Some(live) = rows.last() {
