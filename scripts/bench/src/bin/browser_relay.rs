@@ -825,6 +825,8 @@ struct BacklogResult {
     build_metrics: PhaseResult,
     queued: Health,
     peak_after_build_kib: u64,
+    /// `VmHWM` once the errors are delivered (before the metrics drain).
+    peak_after_errors_kib: u64,
     errors: Drain,
     metrics: Drain,
     groups: Option<u64>,
@@ -909,6 +911,7 @@ fn backlog_instance(options: &Options, map: &str) -> (BacklogResult, Vec<Instanc
             build_metrics,
             queued,
             peak_after_build_kib,
+            peak_after_errors_kib,
             errors,
             metrics,
             groups,
@@ -1127,6 +1130,10 @@ fn print_memory(backlog: &BacklogResult, instances: &[InstanceReport]) {
     println!(
         "| relay `VmHWM` after the backlog was built (before any drain) | {} | — |",
         format_mib(backlog.peak_after_build_kib)
+    );
+    println!(
+        "| relay `VmHWM` after the errors drained (before the metrics drain) | {} | — |",
+        format_mib(backlog.peak_after_errors_kib)
     );
     println!(
         "| relay largest `VmRSS` sample (every 20 ms) while the backlog builds and drains | {} | — |",
