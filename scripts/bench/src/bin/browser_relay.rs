@@ -880,6 +880,7 @@ fn backlog_instance(options: &Options, map: &str) -> (BacklogResult, Vec<Instanc
         format_count(errors.entries),
         format_ms(errors.from_start)
     ));
+    let peak_after_errors_kib = hwm_kib(&relay);
     progress(&format!(
         "starting metrics-collector on port {metrics_port}"
     ));
