@@ -827,6 +827,8 @@ struct BacklogResult {
     peak_after_build_kib: u64,
     /// `VmHWM` once the errors are delivered (before the metrics drain).
     peak_after_errors_kib: u64,
+    /// `RssAnon`, `RssFile`, `RssShmem` then.
+    breakdown_after_errors: [u64; 3],
     errors: Drain,
     metrics: Drain,
     groups: Option<u64>,
@@ -881,6 +883,8 @@ fn backlog_instance(options: &Options, map: &str) -> (BacklogResult, Vec<Instanc
         format_ms(errors.from_start)
     ));
     let peak_after_errors_kib = hwm_kib(&relay);
+    let breakdown_after_errors =
+        ["RssAnon", "RssFile", "RssShmem"].map(|f| procfs::status_kib(relay.pid(), f).unwrap_or(0));
     progress(&format!(
         "starting metrics-collector on port {metrics_port}"
     ));
@@ -913,6 +917,7 @@ fn backlog_instance(options: &Options, map: &str) -> (BacklogResult, Vec<Instanc
             queued,
             peak_after_build_kib,
             peak_after_errors_kib,
+            breakdown_after_errors,
             errors,
             metrics,
             groups,
@@ -1135,6 +1140,13 @@ fn print_memory(backlog: &BacklogResult, instances: &[InstanceReport]) {
     println!(
         "| relay `VmHWM` after the errors drained (before the metrics drain) | {} | — |",
         format_mib(backlog.peak_after_errors_kib)
+    );
+    let [anon, file, shmem] = backlog.breakdown_after_errors;
+    println!(
+        "| relay `VmRSS` then: heap and stacks (`RssAnon`) / binary and files (`RssFile`) / shared (`RssShmem`, the SQLite WAL index) | {} / {} / {} | — |",
+        format_mib(anon),
+        format_mib(file),
+        format_mib(shmem)
     );
     println!(
         "| relay largest `VmRSS` sample (every 20 ms) while the backlog builds and drains | {} | — |",
