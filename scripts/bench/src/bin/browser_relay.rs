@@ -1143,7 +1143,7 @@ fn print_memory(backlog: &BacklogResult, instances: &[InstanceReport]) {
     );
     let [anon, file, shmem] = backlog.breakdown_after_errors;
     println!(
-        "| relay `VmRSS` then: heap and stacks (`RssAnon`) / binary and files (`RssFile`) / shared (`RssShmem`, the SQLite WAL index) | {} / {} / {} | — |",
+        "| relay `VmRSS` then: heap and stacks (`RssAnon`) / binary and mapped files such as the SQLite WAL index `-shm` (`RssFile`) / `RssShmem` | {} / {} / {} | — |",
         format_mib(anon),
         format_mib(file),
         format_mib(shmem)
