@@ -65,6 +65,11 @@ const WARMUP_REQUESTS: u64 = 500;
 const FORWARD_QUEUE: u64 = 1_000_000;
 /// Metric batches in the backlog (each one outbox entry of 100 points).
 const BACKLOG_METRIC_BATCHES: u64 = 1_000;
+/// The stress backlog: reports of ~60 KB (just under `MAX_BODY_SIZE`, 64 KiB), and how long
+/// the relay is watched afterwards (its forwarder retries after 1 s, then 2 s).
+const LARGE_REPORTS: u64 = 400;
+const LARGE_MESSAGE_BYTES: usize = 60_000;
+const LARGE_WATCH: Duration = Duration::from_secs(4);
 /// How often `/health` and `VmRSS` are sampled while the backlog drains.
 const POLL: Duration = Duration::from_millis(10);
 const RSS_SAMPLE: Duration = Duration::from_millis(20);
@@ -927,6 +932,76 @@ fn backlog_instance(options: &Options, map: &str) -> (BacklogResult, Vec<Instanc
     )
 }
 
+/// A report whose message fills the body limit (a serialized state, say).
+fn large_error_body(n: u64) -> String {
+    let words = [
+        "state",
+        "cart",
+        "items",
+        "undefined",
+        "price",
+        "quantity",
+        "null",
+        "user",
+    ];
+    let mut message = format!("Invariant failed #{n}: ");
+    let mut i = 0;
+    while message.len() < LARGE_MESSAGE_BYTES {
+        message.push_str(words[i % words.len()]);
+        message.push(' ');
+        i += 1;
+    }
+    json!({
+        "type": "Error",
+        "message": message,
+        "stack": v8_stack(n),
+        "url": "https://shop.example.com/checkout",
+        "session_id": format!("8f14e45f-ceea-467a-9575-{n:012x}"),
+    })
+    .to_string()
+}
+
+/// What the stress backlog measured.
+struct LargeResult {
+    build: PhaseResult,
+    body_len: usize,
+    peak_kib: u64,
+}
+
+/// Instance 4: a backlog of reports at the body limit with the upstreams down, watched while
+/// the forwarder retries.
+fn large_backlog_instance(options: &Options) -> (LargeResult, InstanceReport) {
+    let closed = url(SocketAddr::from(([127, 0, 0, 1], free_port())));
+    progress("starting the stress relay (upstreams down): a backlog of ~60 KB reports");
+    let relay = start_relay(options, &closed, &closed);
+    let idle = idle_rss_kib(&relay);
+    let large = Requests::new("/api/browser/errors", large_error_body);
+    let body_len = large.average_len();
+    let next = || large.next();
+    let limits = Limits {
+        max_requests: LARGE_REPORTS,
+        max_time: options.timeout,
+    };
+    let build = phase(&relay, 8, limits, &next).run();
+    drop(large);
+    thread::sleep(LARGE_WATCH);
+    let peak_kib = hwm_kib(&relay);
+    let report = finish(
+        relay,
+        "relay, stress backlog (~60 KB reports)",
+        Some(idle),
+        true,
+    );
+    (
+        LargeResult {
+            build,
+            body_len,
+            peak_kib,
+        },
+        report,
+    )
+}
+
 // ---------------------------------------------------------------------------------------
 // Report
 // ---------------------------------------------------------------------------------------
@@ -942,11 +1017,13 @@ fn main() {
     let (mut rows, accept_report) = accept_instance(&options, &map);
     let (live, live_reports) = live_instance(&options, &map);
     let (backlog, backlog_reports) = backlog_instance(&options, &map);
+    let (large, large_report) = large_backlog_instance(&options);
     rows.push(live.row);
 
     let mut instances = vec![accept_report];
     instances.extend(live_reports);
     instances.extend(backlog_reports);
+    instances.push(large_report);
 
     print_settings(
         &options,
@@ -957,8 +1034,8 @@ fn main() {
     );
     print_rows(&rows);
     print_forwarding(&options, &backlog, &live.before, &live.after, &rows);
-    print_memory(&backlog, &instances);
-    print_notes(&rows, &backlog, &live.rewritten, &instances);
+    print_memory(&backlog, &large, &instances);
+    print_notes(&rows, &backlog, &large, &live.rewritten, &instances);
 }
 
 fn print_settings(
@@ -1117,7 +1194,7 @@ fn print_forwarding(
     println!();
 }
 
-fn print_memory(backlog: &BacklogResult, instances: &[InstanceReport]) {
+fn print_memory(backlog: &BacklogResult, large: &LargeResult, instances: &[InstanceReport]) {
     println!("| service memory | value | target |");
     println!("|---|---:|---|");
     for instance in instances.iter().filter(|i| i.idle_kib.is_some()) {
@@ -1152,6 +1229,14 @@ fn print_memory(backlog: &BacklogResult, instances: &[InstanceReport]) {
         "| relay largest `VmRSS` sample (every 20 ms) while the backlog builds and drains | {} | — |",
         format_mib(backlog.max_rss_sample_kib)
     );
+    println!(
+        "| relay `VmHWM` {} s after {} reports of {} bytes (a request at the body limit) were queued, upstreams down | {} | ≤ 20 MiB: {} |",
+        LARGE_WATCH.as_secs(),
+        format_count(large.build.ok),
+        format_count(large.body_len as u64),
+        format_mib(large.peak_kib),
+        verdict(large.peak_kib <= TARGET_PEAK_KIB)
+    );
     for instance in instances {
         let target = if instance.targeted {
             format!(
@@ -1175,6 +1260,7 @@ fn print_memory(backlog: &BacklogResult, instances: &[InstanceReport]) {
 fn print_notes(
     rows: &[Row],
     backlog: &BacklogResult,
+    large: &LargeResult,
     rewritten: &Result<(), String>,
     instances: &[InstanceReport],
 ) {
@@ -1211,6 +1297,7 @@ fn print_notes(
     for (what, r) in [
         ("backlog build (errors)", &backlog.build_errors),
         ("backlog build (metrics)", &backlog.build_metrics),
+        ("stress backlog build", &large.build),
     ] {
         if r.failures > 0 {
             println!(
