@@ -1085,9 +1085,10 @@ fn print_settings(
         MAP_TOKENS_PER_LINE,
     );
     println!(
-        "- three relay instances: (1) acceptance with both upstream URLs at a closed port (forwarding fails fast and backs off, so it does not compete); (2) acceptance with a live error-tracker and metrics-collector; (3) a backlog of {} source-mapped reports and {} metric batches built while both upstreams are down, then each upstream started on the port the relay points at\n",
+        "- four relay instances: (1) acceptance with both upstream URLs at a closed port (forwarding fails fast and backs off, so it does not compete); (2) acceptance with a live error-tracker and metrics-collector; (3) a backlog of {} source-mapped reports and {} metric batches built while both upstreams are down, then each upstream started on the port the relay points at; (4) {LARGE_REPORTS} reports of ~61 KB (the body limit) queued with the upstreams down, watched {} s while the forwarder retries\n",
         format_count(options.backlog),
         format_count(BACKLOG_METRIC_BATCHES),
+        LARGE_WATCH.as_secs(),
     );
 }
 
