@@ -9,9 +9,10 @@
 //! 2. the same error reports at 8 clients with live upstreams, forwarding meanwhile;
 //! 3. a backlog built while the upstreams are down, then how fast the outbox drains into a
 //!    live error-tracker (errors/s) and metrics-collector (points/s);
-//! 4. every instance's idle and peak resident memory (`VmRSS`, `VmHWM`), the backlog
+//! 4. a stress backlog of reports at the body limit (~61 KB) with the upstreams down;
+//! 5. every instance's idle and peak resident memory (`VmRSS`, `VmHWM`), the backlog
 //!    instance's sampled `VmRSS` while it builds and drains;
-//! 5. the exit status and stop time after SIGTERM.
+//! 6. the exit status and stop time after SIGTERM.
 //!
 //! It prints a Markdown report on stdout (progress goes to stderr). Build first:
 //! `cargo build --release -p browser-relay -p error-tracker -p metrics-collector -p bench`,
