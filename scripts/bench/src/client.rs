@@ -34,9 +34,23 @@ pub fn request_bytes(
     api_key: Option<&str>,
     body: Option<&[u8]>,
 ) -> Vec<u8> {
+    match api_key {
+        Some(key) => request_with_headers(method, path, &[("X-API-Key", key)], body),
+        None => request_with_headers(method, path, &[], body),
+    }
+}
+
+/// The bytes of one request like [`request_bytes`], with any extra headers (e.g. the
+/// browser-relay's `X-Monlight-Key`) after `Host`.
+pub fn request_with_headers(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Vec<u8> {
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: bench\r\n");
-    if let Some(key) = api_key {
-        head.push_str(&format!("X-API-Key: {key}\r\n"));
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     if let Some(body) = body {
         head.push_str(&format!(
