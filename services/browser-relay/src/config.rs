@@ -33,6 +33,7 @@ pub const VARS_HELP: &str = "\
   RATE_LIMIT                 300             per minute per DSN key and per client IP; 10x globally
   MAX_BODY_SIZE              65536           bytes, browser endpoints (source maps: 5 MiB)
   FORWARD_QUEUE              10000           payloads waiting to be forwarded, at most
+  UPSTREAM_TIMEOUT           10              seconds per step of an upstream request
 ";
 
 /// An upstream service: where it is and its API key.
@@ -59,7 +60,7 @@ pub struct Config {
     pub retention_days: u32,
     /// `FORWARD_QUEUE`: payloads waiting to be forwarded, at most.
     pub forward_queue: usize,
-    /// Timeout of one upstream request.
+    /// Timeout of each step of an upstream request (connect at most 5 s; send; answer).
     pub upstream_timeout: Duration,
 }
 

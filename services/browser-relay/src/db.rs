@@ -348,17 +348,30 @@ pub fn map_content(conn: &Connection, id: i64) -> rusqlite::Result<Option<Vec<u8
         .optional()
 }
 
-/// The oldest entries for `upstream`, at most `limit`.
-pub fn head(conn: &Connection, upstream: Upstream, limit: usize) -> rusqlite::Result<Vec<Entry>> {
+/// The oldest entries for `upstream`: at most `limit`, and no more than `max_bytes` of bodies
+/// (but always the first one), so a backlog of large payloads is read a little at a time.
+pub fn head(
+    conn: &Connection,
+    upstream: Upstream,
+    limit: usize,
+    max_bytes: usize,
+) -> rusqlite::Result<Vec<Entry>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, body, points FROM outbox WHERE upstream = ?1 ORDER BY id LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![upstream.as_str(), limit as i64], |row| {
-        Ok(Entry {
+    let mut rows = stmt.query(params![upstream.as_str(), limit as i64])?;
+    let (mut entries, mut bytes) = (Vec::new(), 0);
+    while let Some(row) = rows.next()? {
+        let body: String = row.get(1)?;
+        bytes += body.len();
+        if !entries.is_empty() && bytes > max_bytes {
+            break;
+        }
+        entries.push(Entry {
             id: row.get(0)?,
-            body: row.get(1)?,
+            body,
             points: row.get::<_, i64>(2)? as usize,
-        })
-    })?;
-    rows.collect()
+        });
+    }
+    Ok(entries)
 }

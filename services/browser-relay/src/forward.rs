@@ -21,8 +21,9 @@ use crate::db::{self, Job, Outcome, Upstream};
 
 /// Points in one metrics request at most (the collector's batch limit).
 const MAX_POINTS: usize = 1000;
-/// Outbox entries read at once.
+/// Outbox entries read at once, and their bytes at most.
 const READ_AHEAD: usize = 200;
+const READ_AHEAD_BYTES: usize = 256 * 1024;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Longest `Retry-After` honoured.
@@ -110,9 +111,15 @@ impl Forwarder {
     }
 
     fn run(self, shutdown: &Shutdown) {
+        // A timeout per step, not a global one: with a global timeout ureq resolves the host
+        // name on a new thread for every request (measured: a thread per forwarded error).
+        let step = Some(self.timeout);
         let agent: Agent = Agent::config_builder()
             .timeout_connect(Some(self.timeout.min(Duration::from_secs(5))))
-            .timeout_global(Some(self.timeout))
+            .timeout_send_request(step)
+            .timeout_send_body(step)
+            .timeout_recv_response(step)
+            .timeout_recv_body(step)
             .http_status_as_error(false)
             .max_redirects(0)
             .build()
@@ -122,7 +129,12 @@ impl Forwarder {
         let mut backoff = FIRST_BACKOFF;
         while !shutdown.is_set() {
             shared::health::fault_point("forward");
-            let entries = match db::head(&self.reads.get(), self.upstream, READ_AHEAD) {
+            let entries = match db::head(
+                &self.reads.get(),
+                self.upstream,
+                READ_AHEAD,
+                READ_AHEAD_BYTES,
+            ) {
                 Ok(entries) => entries,
                 Err(e) => {
                     log::error!(
@@ -142,6 +154,7 @@ impl Forwarder {
                 continue;
             }
             let mut rest: &[db::Entry] = &entries;
+            let mut retry = None;
             while !rest.is_empty() && !shutdown.is_set() {
                 let batch = self.next_request(rest);
                 let (ids, body) = (batch.iter().map(|e| e.id).collect(), self.body(batch));
@@ -168,11 +181,16 @@ impl Forwarder {
                             wait.as_secs()
                         );
                         backoff = (backoff * 2).min(MAX_BACKOFF);
-                        self.wait_to_retry(&agent, wait, retry_after.is_some(), shutdown);
+                        retry = Some((wait, retry_after.is_some()));
                         break;
                     }
                 }
                 rest = &rest[batch.len()..];
+            }
+            // Wait without holding what was read: the outbox keeps it.
+            drop(entries);
+            if let Some((wait, asked)) = retry {
+                self.wait_to_retry(&agent, wait, asked, shutdown);
             }
         }
     }
