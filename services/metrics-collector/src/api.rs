@@ -42,20 +42,19 @@ pub fn ingest(state: &State, request: &Request) -> Result<Response, ApiError> {
     }))
 }
 
-/// The answer of `GET /api/metrics`.
+/// The answer of `GET /api/metrics` (`series` and `data` are computed while written).
 #[derive(Serialize)]
-struct SeriesAnswer {
-    name: String,
+struct SeriesAnswer<'a, 's, 'r> {
+    name: &'a str,
     #[serde(rename = "type")]
     kind: Option<Kind>,
     resolution: &'static str,
-    period: String,
-    /// Whether `series` leaves out the least busy groups (see [`MAX_ANSWER_BUCKETS`]).
-    truncated: bool,
-    /// Groups in all.
+    period: &'a str,
     series_total: usize,
-    series: Vec<Box<serde_json::value::RawValue>>,
-    data: Vec<crate::rollup::Bucket>,
+    series: query::SeriesPart<'a, 's, 'r>,
+    data: query::DataPart<'a, 's, 'r>,
+    /// Whether `series` leaves out the least busy groups (see [`MAX_ANSWER_BUCKETS`]).
+    truncated: query::TruncatedPart<'a, 's, 'r>,
 }
 
 /// Buckets in an answer's `series` at most (about 3 MB of JSON): a metric with many label sets
@@ -105,21 +104,21 @@ pub fn series(state: &State, request: &Request) -> Result<Response, ApiError> {
         Default::default()
     };
     let groups = query::busiest_first(groups, |id| volumes.get(&id).map_or(0, |t| t.0));
-    let (series, data) = query::assemble(groups, shown, kind.unwrap_or(Kind::Gauge), |members| {
+    let assembly = query::Assembly::new(groups, shown, kind.unwrap_or(Kind::Gauge), |members| {
         read::buckets(&conn, members, period.range, resolution, &marks)
-    })?;
+    });
     let answer = SeriesAnswer {
-        name: name.to_string(),
+        name,
         kind,
         resolution: match resolution {
             Tier::Minute => "minute",
             Tier::Hour => "hour",
         },
-        period: period.label,
-        truncated: series.len() < series_total,
-        series_total,
-        series,
-        data,
+        period: &period.label,
+        series_total: assembly.total(),
+        series: assembly.series(),
+        data: assembly.data(),
+        truncated: assembly.truncated(),
     };
     Ok(Response::json(200, &answer))
 }

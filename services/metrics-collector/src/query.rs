@@ -4,8 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use std::cell::{Cell, RefCell};
+
+use serde::ser::{Error as _, SerializeSeq};
 use serde::Serialize;
-use serde_json::value::RawValue;
 use shared::http::params::{invalid, time};
 use shared::http::{ApiError, Request};
 
@@ -169,36 +171,111 @@ pub fn group<'s>(
     groups
 }
 
-/// `series` (one per group, as JSON text, the first `shown` groups) and `data` (every group
-/// merged), each bucket in time order, built one group at a time: `read(members)` gives a group's buckets, which
-/// become its JSON at once, then fold into the merged data. Memory holds one group's
-/// rollups and the merged buckets, never every series' at once. A bucket made of one stored
-/// rollup keeps its exact percentiles; merged ones take them from the merged sketch.
-pub fn assemble(
-    groups: Vec<Group>,
+/// Reads a group's buckets (its series' buckets by series id).
+pub type ReadGroup<'r> = dyn FnMut(&[&Series]) -> rusqlite::Result<HashMap<i64, Buckets>> + 'r;
+
+/// The answer's `series` and `data`, computed while they are written out: `series` holds
+/// the first `shown` groups (each read with `read`, written at once, then folded into the
+/// merged buckets); `data` is every group merged, written after. Memory holds one group's
+/// rollups and the merged buckets, never every series' at once, nor the answer twice. A
+/// bucket made of one stored rollup keeps its exact percentiles; merged ones take them from
+/// the merged sketch. Serialize `series()` before `data()`.
+pub struct Assembly<'s, 'r> {
+    groups: RefCell<Vec<Group<'s>>>,
+    total: usize,
     shown: usize,
     kind: Kind,
-    mut read: impl FnMut(&[&Series]) -> rusqlite::Result<HashMap<i64, Buckets>>,
-) -> Result<(Vec<Box<RawValue>>, Vec<Bucket>), ApiError> {
-    let mut series = Vec::with_capacity(groups.len().min(shown));
-    let mut all = Buckets::new();
-    for (labels, members) in groups {
-        let mut merged = Buckets::new();
-        for (_, buckets) in read(&members)? {
-            merge_buckets(&mut merged, buckets);
+    read: RefCell<Box<ReadGroup<'r>>>,
+    all: RefCell<Buckets>,
+    written: Cell<usize>,
+}
+
+impl<'s, 'r> Assembly<'s, 'r> {
+    /// An answer of `groups` (busiest first), `shown` of them in `series`.
+    pub fn new(
+        groups: Vec<Group<'s>>,
+        shown: usize,
+        kind: Kind,
+        read: impl FnMut(&[&Series]) -> rusqlite::Result<HashMap<i64, Buckets>> + 'r,
+    ) -> Assembly<'s, 'r> {
+        Assembly {
+            total: groups.len(),
+            groups: RefCell::new(groups),
+            shown,
+            kind,
+            read: RefCell::new(Box::new(read)),
+            all: RefCell::new(Buckets::new()),
+            written: Cell::new(0),
         }
-        if merged.is_empty() {
-            continue;
-        }
-        if series.len() < shown {
-            let data = to_api(&merged, kind);
-            let text = serde_json::value::to_raw_value(&SeriesData { labels, data })
-                .map_err(|e| ApiError::internal("answering a metric query", e))?;
-            series.push(text);
-        }
-        merge_buckets(&mut all, merged);
     }
-    Ok((series, to_api(&all, kind)))
+
+    /// The `series` array.
+    pub fn series(&self) -> SeriesPart<'_, 's, 'r> {
+        SeriesPart(self)
+    }
+
+    /// The `data` array (after `series`).
+    pub fn data(&self) -> DataPart<'_, 's, 'r> {
+        DataPart(self)
+    }
+
+    /// Groups in all.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Whether `series` leaves groups out (after `series`): always when more groups had data
+    /// than `shown`.
+    pub fn truncated(&self) -> TruncatedPart<'_, 's, 'r> {
+        TruncatedPart(self)
+    }
+}
+
+/// See [`Assembly::series`].
+pub struct SeriesPart<'a, 's, 'r>(&'a Assembly<'s, 'r>);
+/// See [`Assembly::data`].
+pub struct DataPart<'a, 's, 'r>(&'a Assembly<'s, 'r>);
+/// See [`Assembly::truncated`].
+pub struct TruncatedPart<'a, 's, 'r>(&'a Assembly<'s, 'r>);
+
+impl Serialize for SeriesPart<'_, '_, '_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let assembly = self.0;
+        let mut seq = serializer.serialize_seq(None)?;
+        let groups = std::mem::take(&mut *assembly.groups.borrow_mut());
+        for (labels, members) in groups {
+            let mut merged = Buckets::new();
+            let buckets = (assembly.read.borrow_mut())(&members).map_err(S::Error::custom)?;
+            for (_, buckets) in buckets {
+                merge_buckets(&mut merged, buckets);
+            }
+            if merged.is_empty() {
+                continue;
+            }
+            if assembly.written.get() < assembly.shown {
+                let data = to_api(&merged, assembly.kind);
+                seq.serialize_element(&SeriesData { labels, data })?;
+                assembly.written.set(assembly.written.get() + 1);
+            } else {
+                // Counted so that `truncated` is true.
+                assembly.written.set(assembly.shown + 1);
+            }
+            merge_buckets(&mut assembly.all.borrow_mut(), merged);
+        }
+        seq.end()
+    }
+}
+
+impl Serialize for DataPart<'_, '_, '_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        to_api(&self.0.all.borrow(), self.0.kind).serialize(serializer)
+    }
+}
+
+impl Serialize for TruncatedPart<'_, '_, '_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bool(self.0.written.get() > self.0.shown)
+    }
 }
 
 /// Adds every bucket of `from` into `into` (merged sketches kept compact).
