@@ -19,12 +19,15 @@ fn invalid_key() -> ApiError {
     ApiError::new(401, "Invalid DSN key")
 }
 
-/// The request's DSN key.
+/// The request's DSN key: one `X-Monlight-Key` header or one `?key=`. Several (two headers,
+/// two parameters, or a header and a parameter) are ambiguous, and refused.
 fn dsn_key(request: &Request) -> Option<&str> {
-    request
-        .header("x-monlight-key")
-        .or_else(|| request.query("key"))
-        .filter(|k| !k.is_empty())
+    let mut keys = request.header_all("x-monlight-key");
+    keys.extend(request.query_all("key"));
+    match keys.as_slice() {
+        [key] if !key.is_empty() => Some(key),
+        _ => None,
+    }
 }
 
 /// The guard of the browser endpoints: an active DSN key within its rate limit, and the

@@ -88,6 +88,15 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of a header, by case-insensitive name, in order.
+    pub fn header_all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     /// The first value of a query parameter; an empty value counts as absent.
     pub fn query(&self, key: &str) -> Option<&str> {
         self.query

@@ -173,3 +173,47 @@ fn an_upstream_that_never_answers_never_delays_a_browser() {
     relay.stop();
     drop(silent);
 }
+
+#[test]
+fn a_full_outbox_answers_503_and_counts_what_it_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = start_metrics_collector(dir.path());
+    let nowhere = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let env = relay_env(
+        dir.path(),
+        nowhere,
+        metrics.addr(),
+        &[("FORWARD_QUEUE", "3")],
+    );
+    let relay = start_relay(&env);
+    let statuses: Vec<u16> = (0..5)
+        .map(|i| {
+            post_browser(
+                relay.addr(),
+                "/api/browser/errors",
+                &browser_error(&format!("full {i}")),
+            )
+            .status
+        })
+        .collect();
+    assert_eq!(statuses, [202, 202, 202, 503, 503]);
+    let full = post_browser(
+        relay.addr(),
+        "/api/browser/errors",
+        &browser_error("full 5"),
+    );
+    assert!(
+        full.header("retry-after").is_some(),
+        "a 503 says when to retry"
+    );
+    let health = relay_health(relay.addr());
+    assert_eq!(
+        (health["queue_depth"].clone(), health["dropped"].clone()),
+        (json!(3), json!(3)),
+        "{health}"
+    );
+    relay.stop();
+}

@@ -99,3 +99,44 @@ fn absurd_stacks_are_kept_or_refused_never_a_panic() {
     assert_eq!(groups.len(), stacks.len());
     assert_eq!(relay_health(stack.relay())["status"], json!("ok"));
 }
+
+#[test]
+fn source_maps_older_than_the_retention_are_deleted_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let errors = start_error_tracker(dir.path(), 0);
+    let metrics = start_metrics_collector(dir.path());
+    let relay = start_relay(&relay_env(dir.path(), errors.addr(), metrics.addr(), &[]));
+    let body =
+        json!({"project": "shop", "release": "1", "file_url": "/app.min.js", "map_content": MAP});
+    let admin = [("X-API-Key", ADMIN)];
+    assert_eq!(
+        request(
+            relay.addr(),
+            "POST",
+            "/api/source-maps",
+            &admin,
+            Some(body.to_string().as_bytes())
+        )
+        .status,
+        201
+    );
+    relay.stop();
+    // Restarted keeping no day of maps: the retention thread's first run deletes it.
+    let relay = start_relay(&relay_env(
+        dir.path(),
+        errors.addr(),
+        metrics.addr(),
+        &[("RETENTION_DAYS", "0")],
+    ));
+    shared::testing::wait_for(
+        "the map deleted",
+        std::time::Duration::from_secs(10),
+        || {
+            let list = request(relay.addr(), "GET", "/api/source-maps", &admin, None).json();
+            (list["total"] == json!(0))
+                .then_some(())
+                .ok_or(list.to_string())
+        },
+    );
+    relay.stop();
+}
