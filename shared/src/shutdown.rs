@@ -9,6 +9,28 @@ use std::time::{Duration, Instant};
 pub struct Shutdown(Arc<AtomicBool>);
 
 impl Shutdown {
+    /// Starts the thread `name` that runs `work` at once and then every `interval`, until
+    /// shutdown (it ends within ~100 ms of it). `work` passes the fault point `name` first
+    /// (see `health::fault_point`), so tests can kill it.
+    pub fn every(
+        &self,
+        name: &str,
+        interval: Duration,
+        mut work: impl FnMut() + Send + 'static,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let shutdown = self.clone();
+        let point = name.to_string();
+        std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || loop {
+                crate::health::fault_point(&point);
+                work();
+                if !shutdown.sleep(interval) {
+                    return;
+                }
+            })
+    }
+
     /// A new flag, not set.
     pub fn new() -> Shutdown {
         Shutdown::default()

@@ -1,7 +1,7 @@
 //! The retention thread: at start-up and every 24 hours, delete source maps uploaded more
 //! than `RETENTION_DAYS` ago (through the writer).
 
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use shared::writer::Writer;
@@ -17,21 +17,15 @@ pub fn spawn(
     retention_days: u32,
     shutdown: Shutdown,
 ) -> std::io::Result<JoinHandle<()>> {
-    thread::Builder::new()
-        .name("retention".to_string())
-        .spawn(move || loop {
-            shared::health::fault_point("retention");
-            let cutoff_ms = shared::time::now_ms() - i64::from(retention_days) * 86_400_000;
-            match writer.submit(Job::RetainMaps { cutoff_ms }) {
-                Ok(Outcome::Deleted(0)) => {}
-                Ok(Outcome::Deleted(n)) => {
-                    log::info!("retention deleted {n} source maps older than {retention_days} days")
-                }
-                Ok(other) => log::error!("retention got an unexpected outcome {other:?}"),
-                Err(e) => log::warn!("retention run failed: {e:?}"),
+    shutdown.every("retention", INTERVAL, move || {
+        let cutoff_ms = shared::time::now_ms() - i64::from(retention_days) * 86_400_000;
+        match writer.submit(Job::RetainMaps { cutoff_ms }) {
+            Ok(Outcome::Deleted(0)) => {}
+            Ok(Outcome::Deleted(n)) => {
+                log::info!("retention deleted {n} source maps older than {retention_days} days")
             }
-            if !shutdown.sleep(INTERVAL) {
-                return;
-            }
-        })
+            Ok(other) => log::error!("retention got an unexpected outcome {other:?}"),
+            Err(e) => log::warn!("retention run failed: {e:?}"),
+        }
+    })
 }

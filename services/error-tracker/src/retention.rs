@@ -3,7 +3,7 @@
 //! are never deleted; hourly trend counts older than `db::TREND_DAYS` go too. The delete itself
 //! runs on the writer thread.
 
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use shared::writer::Writer;
@@ -18,22 +18,16 @@ pub fn spawn(
     interval: Duration,
     shutdown: Shutdown,
 ) -> std::io::Result<JoinHandle<()>> {
-    thread::Builder::new()
-        .name("retention".to_string())
-        .spawn(move || loop {
-            shared::health::fault_point("retention");
-            let now_ms = shared::time::now_ms();
-            let cutoff_ms = now_ms - i64::from(retention_days) * 86_400_000;
-            match writer.submit(Job::Retention { cutoff_ms, now_ms }) {
-                Ok(Outcome::Deleted(0)) => {}
-                Ok(Outcome::Deleted(n)) => log::info!(
-                    "retention deleted {n} resolved groups older than {retention_days} days"
-                ),
-                Ok(other) => log::error!("retention got an unexpected outcome {other:?}"),
-                Err(e) => log::warn!("retention run failed: {e:?}"),
+    shutdown.every("retention", interval, move || {
+        let now_ms = shared::time::now_ms();
+        let cutoff_ms = now_ms - i64::from(retention_days) * 86_400_000;
+        match writer.submit(Job::Retention { cutoff_ms, now_ms }) {
+            Ok(Outcome::Deleted(0)) => {}
+            Ok(Outcome::Deleted(n)) => {
+                log::info!("retention deleted {n} resolved groups older than {retention_days} days")
             }
-            if !shutdown.sleep(interval) {
-                return;
-            }
-        })
+            Ok(other) => log::error!("retention got an unexpected outcome {other:?}"),
+            Err(e) => log::warn!("retention run failed: {e:?}"),
+        }
+    })
 }
