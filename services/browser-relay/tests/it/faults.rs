@@ -70,10 +70,7 @@ fn a_relay_killed_with_a_full_backlog_delivers_everything_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let metrics = start_metrics_collector(dir.path());
     // First the error-tracker's address points nowhere: the backlog builds up.
-    let nowhere = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let nowhere = closed_port();
     let env = relay_env(dir.path(), nowhere, metrics.addr(), &[]);
     let relay = spawn_relay(&env, dir.path().join("relay-1.log"));
     let messages: Vec<String> = (0..50).map(|i| format!("backlog error {i:02}")).collect();
@@ -178,10 +175,7 @@ fn an_upstream_that_never_answers_never_delays_a_browser() {
 fn a_full_outbox_answers_503_and_counts_what_it_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let metrics = start_metrics_collector(dir.path());
-    let nowhere = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let nowhere = closed_port();
     let env = relay_env(
         dir.path(),
         nowhere,

@@ -135,6 +135,12 @@ impl Stack {
     }
 }
 
+/// An address where nothing listens (a port just freed): connections are refused.
+pub fn closed_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("its address")
+}
+
 /// Any request.
 pub fn request(
     addr: SocketAddr,
