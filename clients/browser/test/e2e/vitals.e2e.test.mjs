@@ -10,7 +10,7 @@ import { PROJECT, sleep, startStack, waitForReceived } from './stack.mjs';
 
 // The hero arrives after 700 ms; 400 ms in, a banner pushes the text down (a layout shift
 // without user input); the page fetches its API with a query string.
-export const VITALS_PAGE = (url) => `<h1>Winter sale</h1>
+const VITALS_PAGE = (url) => `<h1>Winter sale</h1>
 <div id="banner"></div>
 <p id="intro">Everything must go: mugs, scarves and gift cards, while stocks last. Free delivery over 40 €.</p>
 <img id="hero" src="/img/hero.svg?delay=${url.searchParams.get('img') || 700}" width="800" height="400" alt="">
