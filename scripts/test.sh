@@ -40,3 +40,6 @@ if [ -d tests/browser ]; then
   echo "== browser tests"
   ./tests/browser/run.sh
 fi
+
+echo "== browser SDK (clients/browser: build, size budget, unit and end-to-end tests)"
+./clients/browser/test.sh
