@@ -104,3 +104,29 @@ def stalled_server() -> Iterator[StalledServer]:
     server = StalledServer()
     yield server
     server.close()
+
+
+class UvicornThread:
+    """A real uvicorn server for `app` on a free port, in a thread (lifespan on)."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        wait_until(lambda: self.server.started, 10, "uvicorn to start")
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "uvicorn did not stop"
+
+    def __exit__(self, *exc: object) -> None:
+        if self.thread.is_alive():
+            self.stop()
