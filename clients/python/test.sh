@@ -22,7 +22,8 @@ step "release build of the services"
 (cd "$root" && cargo build --release -p error-tracker -p metrics-collector)
 
 step "venv ($venv)"
-if [[ ! -x "$venv/bin/python" ]]; then
+if ! "$venv/bin/python" -c '' 2>/dev/null; then
+    rm -rf "$venv"
     "$python" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet -e "$here[fastapi,dev]"

@@ -183,7 +183,7 @@ async def test_capture_returns_before_the_report_is_sent(httpx_mock: HTTPXMock) 
     client = ErrorClient("http://errors.test", "k")
     started = time.perf_counter()
     client.capture(ValueError("background"))
-    assert time.perf_counter() - started < 0.05
+    assert time.perf_counter() - started < 0.5  # waiting would never end: nothing releases it
     await asyncio.sleep(0)  # let the task start its request
     assert len(client._tasks) == 1
     release.set()

@@ -65,7 +65,7 @@ def test_stalled_monlight_adds_no_latency(stalled_server: StalledServer) -> None
     assert clients["metrics_client"] is not None
 
     # Each report or flush hangs for `timeout` seconds; none of that shows in a request.
-    assert max(instrumented) < timeout / 4, instrumented
+    assert max(instrumented) < timeout / 2, instrumented
     assert sum(instrumented) < sum(baseline) + 0.5, (sum(baseline), sum(instrumented))
 
 
@@ -78,7 +78,7 @@ def test_logging_handler_with_stalled_server_does_not_block(stalled_server: Stal
         started = time.perf_counter()
         for i in range(20):
             log.error("failed %d", i, exc_info=ValueError(str(i)))
-        assert time.perf_counter() - started < 0.25
+        assert time.perf_counter() - started < 0.5  # sending them one by one: 20 s
         wait_until(lambda: stalled_server.connections, 5, "a report to reach the stalled server")
     finally:
         log.removeHandler(handler)
