@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 
 import httpx
@@ -197,3 +198,35 @@ def test_capture_without_event_loop_uses_a_thread(capture_server: CaptureServer)
     client.capture(ValueError("from a thread"))
     [body] = wait_until(lambda: capture_server.posts("/api/errors"), what="the report")
     assert body["message"] == "from a thread"
+
+
+async def test_capture_is_bounded_against_a_stalled_server(httpx_mock: HTTPXMock) -> None:
+    release = asyncio.Event()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await release.wait()
+        return httpx.Response(201)
+
+    httpx_mock.add_callback(slow, url=URL, is_reusable=True)
+    client = ErrorClient("http://errors.test", "k")
+    client.MAX_PENDING = 3
+    for i in range(5):
+        client.capture(ValueError(str(i)))
+    assert len(client._tasks) == 3 and client.dropped == 2
+    release.set()
+    await client.wait_pending(5)
+    assert len(httpx_mock.get_requests()) == 3
+    await client.aclose()
+
+
+def test_capture_threads_are_bounded(stalled_server: object) -> None:
+    url = stalled_server.url  # type: ignore[attr-defined]
+    client = ErrorClient(url, "k", timeout=0.5)
+    client.MAX_PENDING = 2
+    client._threads = threading.BoundedSemaphore(2)
+    for i in range(5):
+        client.capture(ValueError(str(i)))
+    assert client.dropped == 3
+    stalled_server.close()  # type: ignore[attr-defined]
+    for _ in range(2):  # both report threads end (and give their slot back)
+        assert client._threads.acquire(timeout=5)

@@ -41,8 +41,12 @@ class ErrorClient:
     ``report_error`` (async) reuses one ``httpx.AsyncClient``, ``report_error_sync`` one
     ``httpx.Client``. Neither ever raises: a failure is logged as a warning on the
     ``monlight`` logger. ``capture(exc, ...)`` reports in the background (a task on the
-    running event loop, or a daemon thread when there is none) and returns at once.
+    running event loop, or a daemon thread when there is none) and returns at once; at
+    most ``MAX_PENDING`` such reports are in flight, beyond that they are dropped and
+    counted in ``dropped`` (a burst against a stalled error-tracker stays bounded).
     """
+
+    MAX_PENDING = 100
 
     def __init__(
         self,
@@ -65,6 +69,9 @@ class ErrorClient:
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._tasks: set[asyncio.Task[bool]] = set()
+        self._threads = threading.BoundedSemaphore(self.MAX_PENDING)
+        #: Background reports dropped because `MAX_PENDING` were already in flight.
+        self.dropped = 0
 
     # -- payload ---------------------------------------------------------------------
     def build_payload(
@@ -130,18 +137,45 @@ class ErrorClient:
             loop = None
         try:
             if loop is not None:
+                if len(self._tasks) >= self.MAX_PENDING:
+                    self._drop()
+                    return
                 task = loop.create_task(self.report_error(exc, request_context))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             else:
-                threading.Thread(
-                    target=self.report_error_sync,
-                    args=(exc, request_context),
-                    name="monlight-error-report",
-                    daemon=True,
-                ).start()
+                if not self._threads.acquire(blocking=False):
+                    self._drop()
+                    return
+                try:
+                    threading.Thread(
+                        target=self._report_in_thread,
+                        args=(exc, request_context),
+                        name="monlight-error-report",
+                        daemon=True,
+                    ).start()
+                except BaseException:
+                    self._threads.release()
+                    raise
         except Exception as err:  # noqa: BLE001
             logger.warning("monlight: could not schedule an error report: %r", err)
+
+    def _report_in_thread(
+        self, exc: BaseException, request_context: RequestContext | Mapping[str, Any] | None
+    ) -> None:
+        try:
+            self.report_error_sync(exc, request_context)
+        finally:
+            self._threads.release()
+
+    def _drop(self) -> None:
+        with self._lock:
+            self.dropped += 1
+            first = self.dropped == 1
+        if first:
+            logger.warning(
+                "monlight: %d error reports already in flight, dropping more", self.MAX_PENDING
+            )
 
     async def wait_pending(self, timeout: float | None = None) -> None:
         """Wait (at most `timeout` seconds) for reports started by `capture` on this loop."""
