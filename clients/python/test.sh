@@ -22,9 +22,17 @@ step "release build of the services"
 (cd "$root" && cargo build --release -p error-tracker -p metrics-collector)
 
 step "venv ($venv)"
+make_venv() {
+    rm -rf "$1"
+    if ! "$python" -m venv "$1" 2>/dev/null; then
+        # Debian's python3 without ensurepip: the same fallback as scripts/test.sh.
+        apt-get update -q && apt-get install -y -q --no-install-recommends python3-venv < /dev/null
+        rm -rf "$1"
+        "$python" -m venv "$1"
+    fi
+}
 if ! "$venv/bin/python" -c '' 2>/dev/null; then
-    rm -rf "$venv"
-    "$python" -m venv "$venv"
+    make_venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet -e "$here[fastapi,dev]"
 
@@ -43,8 +51,7 @@ rm -rf "$dist"
 ls -l "$dist"
 
 step "wheel in a fresh venv"
-rm -rf "$wheel_venv"
-"$python" -m venv "$wheel_venv"
+make_venv "$wheel_venv"
 "$wheel_venv/bin/python" -m pip install --quiet "$dist"/monlight-*.whl
 (cd "$root/target" && "$wheel_venv/bin/python" - <<'PY'
 import monlight, pathlib
