@@ -41,5 +41,8 @@ if [ -d tests/browser ]; then
   ./tests/browser/run.sh
 fi
 
+echo "== Python client (clients/python: mypy --strict, pytest with end-to-end tests, wheel)"
+./clients/python/test.sh
+
 echo "== browser SDK (clients/browser: build, size budget, unit and end-to-end tests)"
 ./clients/browser/test.sh
