@@ -289,7 +289,10 @@ fn cors_answers_only_allowed_origins_on_every_answer() {
             "{status}"
         );
         assert_eq!(answer.header("vary"), Some("Origin"), "{status}");
-        assert_eq!(answer.header("access-control-expose-headers"), Some("Retry-After"));
+        assert_eq!(
+            answer.header("access-control-expose-headers"),
+            Some("Retry-After")
+        );
     }
     // Health: no CORS, no key.
     let health = request(relay, "GET", "/health", &[origin], None);
