@@ -10,8 +10,10 @@ use crate::{cors, symbolicate, State};
 
 /// Metrics in one browser batch at most.
 pub const MAX_METRICS: usize = 100;
-/// Longest traceback forwarded, in bytes (the error-tracker keeps 128 KiB).
-const MAX_TRACEBACK_BYTES: usize = 128 * 1024;
+/// Longest traceback forwarded, in bytes (a browser's stack is a few KiB; longer ones come
+/// from hostile clients), and longest message: what a queued payload may hold.
+const MAX_TRACEBACK_BYTES: usize = 64 * 1024;
+const MAX_MESSAGE_BYTES: usize = 16 * 1024;
 /// How long a browser is told to wait when the outbox is full.
 const FULL_RETRY_AFTER_SECS: u64 = 30;
 
@@ -67,7 +69,7 @@ pub fn report_error(state: &State, request: &Request) -> Result<Response, ApiErr
     let exception_type = string(&fields, "type", 200)?
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::bad_request("field 'type' is required"))?;
-    let message = string(&fields, "message", 64 * 1024)?
+    let message = string(&fields, "message", MAX_MESSAGE_BYTES)?
         .ok_or_else(|| ApiError::bad_request("field 'message' is required"))?;
     let stack = string(&fields, "stack", usize::MAX)?.unwrap_or_default();
     let url = string(&fields, "url", 2000)?;
@@ -252,15 +254,12 @@ fn enqueue(
     })
 }
 
-/// An optional string field of at most `max` characters (longer ones are cut), `null` as
-/// absent.
+/// An optional string field of at most `max` bytes (longer ones are cut at a character
+/// boundary), `null` as absent.
 fn string(fields: &Map<String, Value>, name: &str, max: usize) -> Result<Option<String>, ApiError> {
     match fields.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) if max == usize::MAX || text.len() <= max => {
-            Ok(Some(text.clone()))
-        }
-        Some(Value::String(text)) => Ok(Some(text.chars().take(max).collect())),
+        Some(Value::String(text)) => Ok(Some(text[..text.floor_char_boundary(max)].to_string())),
         Some(_) => Err(ApiError::bad_request(format!(
             "field '{name}' must be a string"
         ))),

@@ -38,8 +38,9 @@ pub const ABOUT: About = About {
     vars: config::VARS_HELP,
 };
 
-/// Jobs waiting for the writer at most; beyond it browsers get `503` + `Retry-After`.
-const WRITE_QUEUE: usize = 1024;
+/// Jobs waiting for the writer at most; beyond it browsers get `503` + `Retry-After`. A job
+/// holds a payload (at most ~100 KiB: see `browser.rs`), so this bounds their memory too.
+const WRITE_QUEUE: usize = 64;
 /// Bytes of parsed source maps kept in memory.
 const MAP_CACHE_BYTES: usize = 4 * 1024 * 1024;
 /// Largest source map upload: the map itself (5 MiB) inside a JSON body.
