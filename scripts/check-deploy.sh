@@ -5,8 +5,9 @@
 #      collector, one dev key for all, a demo DSN key, CORS for http://localhost:8080) but on
 #      free ports (or BASE_PORT) with a temporary data dir, runs deploy/smoke-test.sh against
 #      it, then stops each service with SIGTERM and requires exit 0 within 10 s;
-#   3. (once deploy/backup.sh exists) an online backup taken under write load restores to a
-#      database that passes integrity_check and holds every row acknowledged before it.
+#   3. deploy/backup.sh of the four live databases, then deploy/check-backup.sh: an online
+#      backup taken under write load restores (deploy/restore.sh) to a database that passes
+#      integrity_check and holds every row acknowledged before it; 7 runs kept.
 # Usage: scripts/check-deploy.sh [BASE_PORT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,6 +83,13 @@ echo "== deploy/smoke-test.sh $base"
 status=0
 API_KEY="$api_key" sh deploy/smoke-test.sh "$base" || status=$?
 
+echo "== deploy/backup.sh: the four live databases"
+if ! command -v sqlite3 >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q && apt-get install -y -q --no-install-recommends sqlite3 < /dev/null
+fi
+DATA_DIR="$tmp" BACKUP_DIR="$tmp/backups" sh deploy/backup.sh || status=1
+
 echo "== SIGTERM: each service exits 0 within 10 s"
 for i in "${!pids[@]}"; do
   pid=${pids[$i]} name=${names[$i]}
@@ -106,9 +114,7 @@ if [ "$status" -ne 0 ]; then
   exit "$status"
 fi
 
-if [ -x deploy/backup.sh ] && [ -f deploy/check-backup.sh ]; then
-  echo "== backup under write load, restore, integrity"
-  bash deploy/check-backup.sh
-fi
+echo "== backup under write load, restore, integrity"
+bash deploy/check-backup.sh
 
 echo "check-deploy: ok in $((SECONDS - started)) s"
