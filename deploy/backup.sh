@@ -6,8 +6,9 @@
 # Usage: deploy/backup.sh [service...]      (default: all four)
 #   services: error-tracker log-viewer metrics-collector browser-relay
 # Environment:
-#   DATA_DIR     where the databases are (default ./data, as scripts/run.sh; with compose, the
-#                host directory mounted at /data, e.g. deploy/data)
+#   DATA_DIR     where the databases are (default ./data, as scripts/run.sh)
+#   COMPOSE_PROJECT  instead of DATA_DIR: the compose project (e.g. monlight) whose named
+#                volumes hold the databases; run as root on the Docker host (DOCKER=podman works)
 #   BACKUP_DIR   where backups go (default ./backups); each run makes BACKUP_DIR/<UTC time>/
 #   BACKUP_KEEP  how many runs to keep (default 7; older ones are deleted)
 #   BACKUP_UPLOAD  optional command run with the new backup directory as its argument
@@ -25,7 +26,22 @@ BACKUP_DIR=${BACKUP_DIR:-./backups}
 BACKUP_KEEP=${BACKUP_KEEP:-7}
 SQLITE3=${SQLITE3:-sqlite3}
 
+# With COMPOSE_PROJECT set, a database is in its compose named volume (errors, logs, metrics,
+# relay), found with `$DOCKER volume inspect` (DOCKER=docker by default; podman works).
+volume_dir() {
+  "${DOCKER:-docker}" volume inspect --format '{{.Mountpoint}}' "${COMPOSE_PROJECT}_$1"
+}
 db_of() {
+  if [ -n "${COMPOSE_PROJECT:-}" ]; then
+    case $1 in
+      error-tracker) echo "$(volume_dir errors)/errors.db" ;;
+      log-viewer) echo "$(volume_dir logs)/logs.db" ;;
+      metrics-collector) echo "$(volume_dir metrics)/metrics.db" ;;
+      browser-relay) echo "$(volume_dir relay)/browser-relay.db" ;;
+      *) echo "unknown service: $1" >&2; return 1 ;;
+    esac
+    return
+  fi
   case $1 in
     error-tracker) echo "${DB_ERROR_TRACKER:-$DATA_DIR/errors.db}" ;;
     log-viewer) echo "${DB_LOG_VIEWER:-$DATA_DIR/logs.db}" ;;

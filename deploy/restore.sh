@@ -5,7 +5,7 @@
 #
 # Usage: deploy/restore.sh BACKUP_RUN_DIR [service...]    (default: every database in the run)
 #   e.g. deploy/restore.sh backups/20261201T180000Z error-tracker
-# Environment: DATA_DIR, DB_* and SQLITE3 as for deploy/backup.sh.
+# Environment: DATA_DIR, COMPOSE_PROJECT, DB_* and SQLITE3 as for deploy/backup.sh.
 # The backup must pass `PRAGMA integrity_check` first; the current database (with its -wal and
 # -shm files) is moved aside to <db>.before-restore-<UTC time>, never deleted.
 set -eu
@@ -13,7 +13,22 @@ set -eu
 DATA_DIR=${DATA_DIR:-./data}
 SQLITE3=${SQLITE3:-sqlite3}
 
+# With COMPOSE_PROJECT set, a database is in its compose named volume (errors, logs, metrics,
+# relay), found with `$DOCKER volume inspect` (DOCKER=docker by default; podman works).
+volume_dir() {
+  "${DOCKER:-docker}" volume inspect --format '{{.Mountpoint}}' "${COMPOSE_PROJECT}_$1"
+}
 db_of() {
+  if [ -n "${COMPOSE_PROJECT:-}" ]; then
+    case $1 in
+      error-tracker) echo "$(volume_dir errors)/errors.db" ;;
+      log-viewer) echo "$(volume_dir logs)/logs.db" ;;
+      metrics-collector) echo "$(volume_dir metrics)/metrics.db" ;;
+      browser-relay) echo "$(volume_dir relay)/browser-relay.db" ;;
+      *) echo "unknown service: $1" >&2; return 1 ;;
+    esac
+    return
+  fi
   case $1 in
     error-tracker) echo "${DB_ERROR_TRACKER:-$DATA_DIR/errors.db}" ;;
     log-viewer) echo "${DB_LOG_VIEWER:-$DATA_DIR/logs.db}" ;;
@@ -57,6 +72,8 @@ for svc in "$@"; do
       kept=" (previous kept as $db.before-restore-$stamp)"
     fi
   done
+  # The service's user owns its data directory (10001 in the images): the file too.
+  chown "$(stat -c %u:%g "$(dirname "$db")")" "$db.restoring" 2>/dev/null || true
   mv "$db.restoring" "$db"
   echo "restore: $svc: $src -> $db$kept"
 done
