@@ -7,7 +7,9 @@
 #   3. each image alone: healthy via its own --healthcheck, runs as 10001, and `podman stop -t 5`
 #      ends it within 1 s with exit code 0;
 #   4. deploy/docker-compose.test.yml up through podman's Docker-compatible socket, the smoke
-#      test on 15010, each container's peak memory under its 30 MB limit, then down.
+#      test on 15010, deploy/backup.sh from the live volumes and restore.sh into a stopped
+#      service, deploy/upgrade.sh (rolling restart; a broken image stops it and its printed
+#      rollback steps work), each container's peak memory under its 30 MB limit, then down.
 # Installs podman, runc and docker-compose (Debian) when missing. Needs root (CI runs as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +32,7 @@ cleanup() {
     DOCKER_HOST="unix://$sock" docker-compose -p "$project" -f deploy/docker-compose.test.yml down -v >/dev/null 2>&1 || true
     kill "$svc_pid" 2>/dev/null || true
   fi
-  podman rm -f -t 0 "$project-alone" >/dev/null 2>&1 || true
+  podman rm -f -v -t 0 "$project-alone" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -92,7 +94,7 @@ for bin in "${services[@]}"; do
     podman logs "$name" 2>&1 | tail -n 20
     status=1
   fi
-  podman rm -f -t 0 "$name" >/dev/null 2>>"$work/podman.log"
+  podman rm -f -v -t 0 "$name" >/dev/null 2>>"$work/podman.log"
 done
 
 echo "== deploy/docker-compose.test.yml through podman's Docker API"
@@ -112,6 +114,17 @@ for p in 15010 15011 15012 15013; do
   done
 done
 API_KEY=test-key-0123456789abcdef sh deploy/smoke-test.sh 15010 || status=1
+
+echo "== memory (limit 30 MiB each; peak during the smoke test)"
+for id in $("${compose[@]}" ps -q); do
+  name=$(podman inspect "$id" --format '{{.Name}}')
+  limit=$(podman inspect "$id" --format '{{.HostConfig.Memory}}')
+  full=$(podman inspect "$id" --format '{{.Id}}')
+  peak=$(cat /sys/fs/cgroup/memory/libpod_parent/libpod-"$full"/memory.max_usage_in_bytes 2>/dev/null ||
+    cat /sys/fs/cgroup/libpod_parent/libpod-"$full"/memory.peak 2>/dev/null || echo unknown)
+  echo "$name: limit $limit bytes, peak ${peak} bytes"
+  [ "$limit" = 31457280 ] || { echo "FAIL $name: memory limit not applied"; status=1; }
+done
 
 echo "== deploy/backup.sh from the live compose volumes, restore.sh into a stopped service"
 if ! command -v sqlite3 >/dev/null; then
@@ -141,16 +154,39 @@ curl -fsS -o /dev/null -X POST http://127.0.0.1:15010/api/errors -H 'X-API-Key: 
   -H 'content-type: application/json' -d '{"project":"after-restore","exception_type":"E","message":"m","traceback":"E: m"}' ||
   { echo "FAIL the restored error-tracker cannot write"; status=1; }
 
-echo "== memory (limit 30 MiB each; peak during the smoke test)"
-for id in $("${compose[@]}" ps -q); do
-  name=$(podman inspect "$id" --format '{{.Name}}')
-  limit=$(podman inspect "$id" --format '{{.HostConfig.Memory}}')
-  full=$(podman inspect "$id" --format '{{.Id}}')
-  peak=$(cat /sys/fs/cgroup/memory/libpod_parent/libpod-"$full"/memory.max_usage_in_bytes 2>/dev/null ||
-    cat /sys/fs/cgroup/libpod_parent/libpod-"$full"/memory.peak 2>/dev/null || echo unknown)
-  echo "$name: limit $limit bytes, peak ${peak} bytes"
-  [ "$limit" = 31457280 ] || { echo "FAIL $name: memory limit not applied"; status=1; }
-done
+echo "== deploy/upgrade.sh: rolling restart, then a broken image and its rollback"
+upgrade_env=(env COMPOSE_FILE=deploy/docker-compose.test.yml COMPOSE_PROJECT_NAME="$project" DOCKER=podman
+  BACKUP_DIR="$work/upgrade-backups" UPGRADE_HEALTH_WAIT=10)
+if "${upgrade_env[@]}" sh deploy/upgrade.sh --no-pull --no-build > "$work/upgrade.log" 2>&1 &&
+  grep -q 'upgrade: done' "$work/upgrade.log"; then
+  echo "PASS upgrade.sh: backup, :rollback tags, four services restarted one by one, each healthy"
+else
+  echo "FAIL upgrade.sh"; tail -n 30 "$work/upgrade.log"; status=1
+fi
+# A "new version" that cannot start: the upgrade must stop at it and print the rollback.
+mkdir -p "$work/broken"
+printf 'not a program\n' > "$work/broken/metrics-collector"
+printf 'FROM scratch\nCOPY metrics-collector /metrics-collector\nENTRYPOINT ["/metrics-collector"]\n' > "$work/broken/Dockerfile"
+podman tag monlight/metrics-collector:latest monlight/metrics-collector:good >/dev/null
+podman build -q -t monlight/metrics-collector:latest "$work/broken" >/dev/null 2>&1
+if "${upgrade_env[@]}" sh deploy/upgrade.sh --no-pull --no-build metrics-collector > "$work/upgrade-bad.log" 2>&1; then
+  echo "FAIL upgrade.sh succeeded with a broken image"; status=1
+elif grep -q 'UPGRADE FAILED at metrics-collector' "$work/upgrade-bad.log"; then
+  # Follow the printed image steps.
+  grep -E '^  podman tag |^  docker-compose up ' "$work/upgrade-bad.log" > "$work/rollback.sh" || true
+  (export COMPOSE_FILE=deploy/docker-compose.test.yml COMPOSE_PROJECT_NAME="$project"; sh -e "$work/rollback.sh" >"$work/rollback.log" 2>&1) || true
+  ok=""
+  for _ in $(seq 50); do curl -fsS -o /dev/null http://127.0.0.1:15012/health 2>/dev/null && { ok=1; break; }; sleep 0.2; done
+  if [ -n "$ok" ]; then
+    echo "PASS upgrade.sh stops at a broken image with rollback steps; following them, metrics-collector is healthy again"
+  else
+    echo "FAIL the printed rollback steps did not bring metrics-collector back"
+    cat "$work/upgrade-bad.log" "$work/rollback.sh" "$work/rollback.log"; status=1
+  fi
+else
+  echo "FAIL upgrade.sh failed without rollback steps"; tail -n 30 "$work/upgrade-bad.log"; status=1
+fi
+podman tag monlight/metrics-collector:good monlight/metrics-collector:latest >/dev/null
 
 t0=$SECONDS
 "${compose[@]}" stop -t 10 >/dev/null 2>&1
