@@ -36,6 +36,9 @@ MONLIGHT_FUZZ_SECONDS=25 cargo test -p shared --lib http::fuzz -- --nocapture 2>
 echo "== nginx: every UI and API behind one origin (deploy/nginx/monlight.conf)"
 ./scripts/check-nginx.sh
 
+echo "== deployment: lint, smoke test, backup under load, images and compose under podman"
+./scripts/check-deploy.sh
+
 if [ -d tests/browser ]; then
   echo "== browser tests"
   ./tests/browser/run.sh
