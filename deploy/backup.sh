@@ -21,35 +21,12 @@
 # deleted; the run's directory is kept only when complete).
 set -eu
 
-DATA_DIR=${DATA_DIR:-./data}
 BACKUP_DIR=${BACKUP_DIR:-./backups}
 BACKUP_KEEP=${BACKUP_KEEP:-7}
 SQLITE3=${SQLITE3:-sqlite3}
 
-# With COMPOSE_PROJECT set, a database is in its compose named volume (errors, logs, metrics,
-# relay), found with `$DOCKER volume inspect` (DOCKER=docker by default; podman works).
-volume_dir() {
-  "${DOCKER:-docker}" volume inspect --format '{{.Mountpoint}}' "${COMPOSE_PROJECT}_$1"
-}
-db_of() {
-  if [ -n "${COMPOSE_PROJECT:-}" ]; then
-    case $1 in
-      error-tracker) echo "$(volume_dir errors)/errors.db" ;;
-      log-viewer) echo "$(volume_dir logs)/logs.db" ;;
-      metrics-collector) echo "$(volume_dir metrics)/metrics.db" ;;
-      browser-relay) echo "$(volume_dir relay)/browser-relay.db" ;;
-      *) echo "unknown service: $1" >&2; return 1 ;;
-    esac
-    return
-  fi
-  case $1 in
-    error-tracker) echo "${DB_ERROR_TRACKER:-$DATA_DIR/errors.db}" ;;
-    log-viewer) echo "${DB_LOG_VIEWER:-$DATA_DIR/logs.db}" ;;
-    metrics-collector) echo "${DB_METRICS_COLLECTOR:-$DATA_DIR/metrics.db}" ;;
-    browser-relay) echo "${DB_BROWSER_RELAY:-$DATA_DIR/browser-relay.db}" ;;
-    *) echo "unknown service: $1" >&2; return 1 ;;
-  esac
-}
+# shellcheck source=deploy/databases.sh
+. "$(dirname "$0")/databases.sh"
 
 if ! command -v "$SQLITE3" >/dev/null 2>&1; then
   echo "backup: the sqlite3 CLI is needed (apt-get install sqlite3)" >&2
