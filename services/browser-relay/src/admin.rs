@@ -65,13 +65,11 @@ pub fn list_keys(state: &State, _request: &Request) -> Result<Response, ApiError
 pub fn deactivate_key(state: &State, request: &Request) -> Result<Response, ApiError> {
     let id = id(request, "DSN key")?;
     match state.writer.submit(Job::DeactivateKey { id })? {
-        Outcome::Found(Some(_)) => {
-            for key in db::keys(&state.reads.get())?.iter().filter(|k| k.id == id) {
-                state.keys.update(key);
-            }
+        Outcome::Deactivated(Some(key)) => {
+            state.keys.update(&key);
             Ok(Response::json(200, &json!({"status": "deactivated"})))
         }
-        Outcome::Found(None) => Err(ApiError::not_found("DSN key not found")),
+        Outcome::Deactivated(None) => Err(ApiError::not_found("DSN key not found")),
         other => Err(unexpected("deactivating a DSN key", other)),
     }
 }

@@ -141,7 +141,9 @@ pub enum Job {
 pub enum Outcome {
     /// The key (created, or the existing one).
     Key(DsnKey),
-    /// Whether the row existed; for a map, its id.
+    /// The key as deactivated, or `None` when there is no such key.
+    Deactivated(Option<DsnKey>),
+    /// The deleted map's id, or `None` when there was no such map.
     Found(Option<i64>),
     /// A map stored: its id, and the id it replaced when the replaced one is gone.
     Map(i64),
@@ -195,10 +197,13 @@ pub fn apply(conn: &Connection, depth: &Depth, job: Job) -> rusqlite::Result<Out
             Ok(Outcome::Key(key))
         }
         Job::DeactivateKey { id } => {
-            let n = conn
-                .prepare_cached("UPDATE dsn_keys SET active = 0 WHERE id = ?1")?
-                .execute([id])?;
-            Ok(Outcome::Found((n > 0).then_some(id)))
+            let key = conn
+                .prepare_cached(&format!(
+                    "UPDATE dsn_keys SET active = 0 WHERE id = ?1 RETURNING {KEY_COLUMNS}"
+                ))?
+                .query_row([id], key_from_row)
+                .optional()?;
+            Ok(Outcome::Deactivated(key))
         }
         Job::PutMap {
             project,
