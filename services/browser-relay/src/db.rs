@@ -145,7 +145,7 @@ pub enum Outcome {
     Deactivated(Option<DsnKey>),
     /// The deleted map's id, or `None` when there was no such map.
     Found(Option<i64>),
-    /// A map stored: its id, and the id it replaced when the replaced one is gone.
+    /// A map stored (or replaced in place): its id.
     Map(i64),
     /// Rows deleted.
     Deleted(usize),

@@ -115,7 +115,7 @@ pub fn series(state: &State, request: &Request) -> Result<Response, ApiError> {
             Tier::Hour => "hour",
         },
         period: &period.label,
-        series_total: assembly.total(),
+        series_total,
         series: assembly.series(),
         data: assembly.data(),
         truncated: assembly.truncated(),

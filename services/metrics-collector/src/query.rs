@@ -182,7 +182,6 @@ pub type ReadGroup<'r> = dyn FnMut(&[&Series]) -> rusqlite::Result<HashMap<i64, 
 /// the merged sketch. Serialize `series()` before `data()`.
 pub struct Assembly<'s, 'r> {
     groups: RefCell<Vec<Group<'s>>>,
-    total: usize,
     shown: usize,
     kind: Kind,
     read: RefCell<Box<ReadGroup<'r>>>,
@@ -199,7 +198,6 @@ impl<'s, 'r> Assembly<'s, 'r> {
         read: impl FnMut(&[&Series]) -> rusqlite::Result<HashMap<i64, Buckets>> + 'r,
     ) -> Assembly<'s, 'r> {
         Assembly {
-            total: groups.len(),
             groups: RefCell::new(groups),
             shown,
             kind,
@@ -217,11 +215,6 @@ impl<'s, 'r> Assembly<'s, 'r> {
     /// The `data` array (after `series`).
     pub fn data(&self) -> DataPart<'_, 's, 'r> {
         DataPart(self)
-    }
-
-    /// Groups in all.
-    pub fn total(&self) -> usize {
-        self.total
     }
 
     /// Whether `series` leaves groups out (after `series`): always when more groups had data
