@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod health;
 pub mod http;
+pub mod keys;
 pub mod logging;
 pub mod rate_limit;
 pub mod secret;

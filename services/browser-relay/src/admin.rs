@@ -4,19 +4,12 @@ use serde_json::{json, Value};
 use shared::http::{ApiError, Request, Response};
 
 use crate::db::{self, Job, Outcome};
-use crate::{keys, symbolicate, State, MAX_MAP_BYTES};
+use shared::keys::{self, KeyJob};
+
+use crate::{symbolicate, State, MAX_MAP_BYTES};
 
 fn unexpected(what: &str, outcome: Outcome) -> ApiError {
     ApiError::internal(what, format!("unexpected outcome {outcome:?}"))
-}
-
-/// The `{id}` of the path: a positive integer, else 404.
-fn id(request: &Request, what: &str) -> Result<i64, ApiError> {
-    request
-        .param("id")
-        .and_then(|id| id.parse::<i64>().ok())
-        .filter(|&id| id > 0)
-        .ok_or_else(|| ApiError::not_found(format!("{what} not found")))
 }
 
 /// A required string field of 1 to `max` characters.
@@ -39,15 +32,8 @@ fn required(body: &Value, name: &str, max: usize) -> Result<String, ApiError> {
 
 /// `POST /api/dsn-keys` `{"project"}`: a new key from the OS's random source.
 pub fn create_key(state: &State, request: &Request) -> Result<Response, ApiError> {
-    let project = required(&request.json()?, "project", 100)?;
-    let public_key = keys::generate().map_err(|e| ApiError::internal("generating a DSN key", e))?;
-    let job = Job::CreateKey {
-        project,
-        public_key,
-        now_ms: shared::time::now_ms(),
-    };
-    match state.writer.submit(job)? {
-        Outcome::Key(key) => {
+    match state.writer.submit(Job::Key(keys::create_job(request)?))? {
+        Outcome::Key(Some(key)) => {
             state.keys.update(&key);
             Ok(Response::json(201, &key))
         }
@@ -57,19 +43,19 @@ pub fn create_key(state: &State, request: &Request) -> Result<Response, ApiError
 
 /// `GET /api/dsn-keys`.
 pub fn list_keys(state: &State, _request: &Request) -> Result<Response, ApiError> {
-    let keys = db::keys(&state.reads.get())?;
+    let keys = db::DSN_KEYS.list(&state.reads.get())?;
     Ok(Response::json(200, &json!({ "keys": keys })))
 }
 
 /// `DELETE /api/dsn-keys/{id}`: deactivate (browsers using it get 401 at once).
 pub fn deactivate_key(state: &State, request: &Request) -> Result<Response, ApiError> {
-    let id = id(request, "DSN key")?;
-    match state.writer.submit(Job::DeactivateKey { id })? {
-        Outcome::Deactivated(Some(key)) => {
+    let id = keys::path_id(request, "DSN key")?;
+    match state.writer.submit(Job::Key(KeyJob::Deactivate { id }))? {
+        Outcome::Key(Some(key)) => {
             state.keys.update(&key);
             Ok(Response::json(200, &json!({"status": "deactivated"})))
         }
-        Outcome::Deactivated(None) => Err(ApiError::not_found("DSN key not found")),
+        Outcome::Key(None) => Err(ApiError::not_found("DSN key not found")),
         other => Err(unexpected("deactivating a DSN key", other)),
     }
 }
@@ -136,7 +122,7 @@ pub fn list_maps(state: &State, request: &Request) -> Result<Response, ApiError>
 
 /// `DELETE /api/source-maps/{id}`.
 pub fn delete_map(state: &State, request: &Request) -> Result<Response, ApiError> {
-    let id = id(request, "Source map")?;
+    let id = keys::path_id(request, "Source map")?;
     match state.writer.submit(Job::DeleteMap { id })? {
         Outcome::Found(Some(_)) => {
             state.maps.remove(id);

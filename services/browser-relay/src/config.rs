@@ -76,7 +76,7 @@ impl Config {
             error_tracker: upstream(env, "ERROR_TRACKER")?,
             metrics_collector: upstream(env, "METRICS_COLLECTOR")?,
             origins: Origins::parse(&env.get("CORS_ORIGINS").unwrap_or_default())?,
-            seed_keys: seed_keys(&env.get("DSN_KEYS").unwrap_or_default())?,
+            seed_keys: shared::keys::parse_seed("DSN_KEYS", &env.get("DSN_KEYS").unwrap_or_default())?,
             retention_days: env.parse_or("RETENTION_DAYS", 90)?,
             forward_queue,
             upstream_timeout: env.seconds_or("UPSTREAM_TIMEOUT", 10, 1)?,
@@ -104,22 +104,6 @@ fn upstream(env: &Env, name: &str) -> Result<Upstream, ConfigError> {
         url,
         api_key: Secret::new(env.required(&format!("{name}_API_KEY"))?),
     })
-}
-
-/// `project:key,project2:key2`.
-fn seed_keys(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .map(|item| match item.split_once(':') {
-            Some((project, key)) if !project.trim().is_empty() && key.trim().len() >= 16 => {
-                Ok((project.trim().to_string(), key.trim().to_string()))
-            }
-            _ => Err(ConfigError(format!(
-                "DSN_KEYS: expected project:key with a key of 16 characters or more (got {item:?})"
-            ))),
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -166,12 +150,5 @@ mod tests {
             "{}",
             bad_url.0
         );
-        let keys = seed_keys(" shop:0123456789abcdef0123 , blog:fedcba9876543210 ,").unwrap();
-        assert_eq!(
-            keys[0],
-            ("shop".to_string(), "0123456789abcdef0123".to_string())
-        );
-        assert!(seed_keys("shop:short").is_err());
-        assert!(seed_keys(":0123456789abcdef").is_err());
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
+use shared::keys::{KeyJob, KeyTable, PublicKey};
 use shared::service::Schema;
 use shared::time::format_ms;
 
@@ -72,16 +73,6 @@ impl Upstream {
     }
 }
 
-/// A DSN key as the admin API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct DsnKey {
-    pub id: i64,
-    pub public_key: String,
-    pub project: String,
-    pub active: bool,
-    pub created_at: String,
-}
-
 /// A source map as listed (no content).
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceMapInfo {
@@ -104,14 +95,8 @@ pub struct Entry {
 /// A write, run on the writer thread inside a group transaction.
 #[derive(Debug)]
 pub enum Job {
-    /// Create a key (or, `seed`, keep an existing one with the same public key untouched).
-    CreateKey {
-        project: String,
-        public_key: String,
-        now_ms: i64,
-    },
-    /// Deactivate a key.
-    DeactivateKey { id: i64 },
+    /// Create or deactivate a DSN key.
+    Key(KeyJob),
     /// Store a source map, replacing the one of the same (project, release, path).
     PutMap {
         project: String,
@@ -139,10 +124,8 @@ pub enum Job {
 /// What a [`Job`] did.
 #[derive(Debug, PartialEq)]
 pub enum Outcome {
-    /// The key (created, or the existing one).
-    Key(DsnKey),
-    /// The key as deactivated, or `None` when there is no such key.
-    Deactivated(Option<DsnKey>),
+    /// The key created (or the existing one) or deactivated; `None` when there is no such key.
+    Key(Option<PublicKey>),
     /// The deleted map's id, or `None` when there was no such map.
     Found(Option<i64>),
     /// A map stored (or replaced in place): its id.
@@ -179,32 +162,7 @@ pub fn load_depth(conn: &Connection) -> rusqlite::Result<Arc<Depth>> {
 /// Runs one job (on the writer thread, inside the group's transaction).
 pub fn apply(conn: &Connection, depth: &Depth, job: Job) -> rusqlite::Result<Outcome> {
     match job {
-        Job::CreateKey {
-            project,
-            public_key,
-            now_ms,
-        } => {
-            conn.prepare_cached(
-                "INSERT INTO dsn_keys (public_key, project, created_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (public_key) DO NOTHING",
-            )?
-            .execute(params![public_key, project, now_ms])?;
-            let key = conn
-                .prepare_cached(&format!(
-                    "SELECT {KEY_COLUMNS} FROM dsn_keys WHERE public_key = ?1"
-                ))?
-                .query_row([public_key], key_from_row)?;
-            Ok(Outcome::Key(key))
-        }
-        Job::DeactivateKey { id } => {
-            let key = conn
-                .prepare_cached(&format!(
-                    "UPDATE dsn_keys SET active = 0 WHERE id = ?1 RETURNING {KEY_COLUMNS}"
-                ))?
-                .query_row([id], key_from_row)
-                .optional()?;
-            Ok(Outcome::Deactivated(key))
-        }
+        Job::Key(job) => Ok(Outcome::Key(DSN_KEYS.apply(conn, job)?)),
         Job::PutMap {
             project,
             release,
@@ -293,25 +251,8 @@ pub fn counters(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
     Ok((get(FORWARDED)?, get(DROPPED)?))
 }
 
-const KEY_COLUMNS: &str = "id, public_key, project, active, created_at";
-
-fn key_from_row(row: &rusqlite::Row) -> rusqlite::Result<DsnKey> {
-    Ok(DsnKey {
-        id: row.get(0)?,
-        public_key: row.get(1)?,
-        project: row.get(2)?,
-        active: row.get(3)?,
-        created_at: format_ms(row.get(4)?),
-    })
-}
-
-/// Every key, oldest first.
-pub fn keys(conn: &Connection) -> rusqlite::Result<Vec<DsnKey>> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM dsn_keys ORDER BY id"))?;
-    let rows = stmt.query_map([], key_from_row)?;
-    rows.collect()
-}
+/// The DSN keys' table.
+pub const DSN_KEYS: KeyTable = KeyTable::new("dsn_keys");
 
 /// Source maps (of `project`, or all), newest first, without content.
 pub fn maps(conn: &Connection, project: Option<&str>) -> rusqlite::Result<Vec<SourceMapInfo>> {

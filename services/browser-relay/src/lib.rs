@@ -14,7 +14,6 @@ pub mod config;
 pub mod cors;
 pub mod db;
 pub mod forward;
-pub mod keys;
 pub mod retention;
 pub mod symbolicate;
 
@@ -24,6 +23,7 @@ use serde_json::{json, Map};
 use shared::cli::{About, StartError};
 use shared::health::Watchdog;
 use shared::http::{ApiError, Policy, RateClass, Request, Response, Router};
+use shared::keys::{ActiveKeys, KeyJob};
 use shared::rate_limit::RateLimiter;
 use shared::writer::Writer;
 use shared::{Running, Shutdown};
@@ -56,7 +56,7 @@ pub struct State {
     /// The one writer of the database.
     pub writer: Writer<db::Job, db::Outcome>,
     /// The active DSN keys.
-    pub keys: keys::ActiveKeys,
+    pub keys: ActiveKeys,
     /// Requests per minute per DSN key.
     pub per_key: RateLimiter<String>,
     /// All browser requests per minute (ten times `RATE_LIMIT`).
@@ -154,18 +154,18 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
         })?;
     let now_ms = shared::time::now_ms();
     for (project, public_key) in &config.seed_keys {
-        let job = db::Job::CreateKey {
+        let job = db::Job::Key(KeyJob::Create {
             project: project.clone(),
             public_key: public_key.clone(),
             now_ms,
-        };
+        });
         writer
             .submit(job)
             .map_err(|e| StartError::Start(format!("cannot seed DSN_KEYS: {e:?}")))?;
     }
     let reads = Arc::new(reads);
     let stored_keys =
-        db::keys(&reads.get()).map_err(|e| start_error("cannot read the DSN keys", e))?;
+        db::DSN_KEYS.list(&reads.get()).map_err(|e| start_error("cannot read the DSN keys", e))?;
     let server = config.common.bind()?;
     let addr = server.local_addr();
     let doorbell = Arc::new(forward::Doorbell::default());
@@ -196,7 +196,7 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
     watchdog.probe("db-writer", move || probed.is_running());
     let rate_limit = config.common.http.rate_limit;
     let state = Arc::new(State {
-        keys: keys::ActiveKeys::new(&stored_keys),
+        keys: ActiveKeys::new(&stored_keys),
         per_key: RateLimiter::new(rate_limit),
         global: RateLimiter::new(rate_limit.saturating_mul(10)),
         maps: symbolicate::MapCache::new(MAP_CACHE_BYTES),
