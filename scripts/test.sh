@@ -2,7 +2,8 @@
 # Runs every test: formatting and lints, the Rust unit and integration tests of the whole
 # workspace (with a Python venv for the parsers they call), the HTTP engine's fuzzers for a
 # bounded time, the one-origin nginx example, then
-# the browser tests (headless Chromium driven by playwright-core), installing what they need.
+# the browser tests (headless Chromium driven by playwright-core), the clients, and the real Sentry
+# SDKs against the services (tests/sentry), installing what they need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,3 +50,6 @@ echo "== Python client (clients/python: mypy --strict, pytest with end-to-end te
 
 echo "== browser SDK (clients/browser: build, size budget, unit and end-to-end tests)"
 ./clients/browser/test.sh
+
+echo "== Sentry SDKs (tests/sentry: sentry-sdk from PyPI, @sentry/browser in Chromium)"
+./tests/sentry/run.sh
