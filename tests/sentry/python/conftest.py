@@ -28,15 +28,16 @@ API_KEY = "sentry-e2e-admin-key"
 SEEDED = {"shop-py": "0123456789abcdef0123456789abcdef", "shop-cli": "fedcba9876543210fedcba9876543210"}
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Polls `predicate` until it returns a truthy value; fails after `timeout` seconds."""
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str | Callable[[], str]) -> Any:
+    """Polls `predicate` until it returns a truthy value; fails after `timeout` seconds, saying
+    `what` (a callable is asked then, to describe the state it gave up on)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout} s waiting for {what() if callable(what) else what}")
         time.sleep(0.05)
 
 
@@ -61,6 +62,9 @@ class Tracker:
             [binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         self.lines: list[str] = []
+        # What the SDKs' programs printed (SENTRY_DEBUG=1: the SDK logs what it sent and what
+        # it was answered), shown with the log when a test fails.
+        self.programs: list[str] = []
         self.port: int | None = None
         self._lock = threading.Lock()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -122,7 +126,7 @@ class Tracker:
                        timeout: float = 15) -> dict[str, Any]:
         """Polls the list until a group of `project` satisfies `match`; returns its detail."""
         found = wait_until(lambda: next((g for g in self.groups(project) if match(g)), None), timeout,
-                           f"{what} in project {project} (groups now: {self.groups(project)!r})")
+                           lambda: f"{what} in project {project} (groups now: {self.groups(project)!r})")
         return self.api("GET", f"/api/errors/{found['id']}")
 
     def stop(self) -> None:
@@ -150,13 +154,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     t = item.funcargs.get("tracker") if hasattr(item, "funcargs") else None
     if report.failed and isinstance(t, Tracker):
         report.sections.append(("error-tracker log", t.log()[-20000:]))
+        report.sections.append(("SDK programs' output", "\n".join(t.programs)[-20000:]))
 
 
-def run_python(script: Path, *args: str, env: dict[str, str], timeout: float = 30,
-               cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Runs a Python program with this venv's interpreter, as a user would."""
-    return subprocess.run([sys.executable, str(script), *args], env={**os.environ, **env}, cwd=cwd,
+def run_python(tracker: Tracker, script: Path, *args: str, env: dict[str, str],
+               timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Runs a Python program with this venv's interpreter, as a user would (SDK debug logs on)."""
+    done = subprocess.run([sys.executable, str(script), *args], env={**os.environ, "SENTRY_DEBUG": "1", **env},
                           capture_output=True, text=True, timeout=timeout)
+    tracker.programs.append(f"$ {script.name} {' '.join(args)} → exit {done.returncode}\n{done.stdout}{done.stderr}")
+    return done
 
 
 def line_of(path: Path, needle: str) -> int:

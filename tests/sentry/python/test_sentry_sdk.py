@@ -42,7 +42,7 @@ def script_line(needle: str) -> int:
 
 
 def run_script(tracker: Tracker, project: str, mode: str, expect_exit: int = 0) -> subprocess.CompletedProcess[str]:
-    done = run_python(SCRIPT, mode, env={"SENTRY_DSN": tracker.dsn(SEEDED[project], 42)})
+    done = run_python(tracker, SCRIPT, mode, env={"SENTRY_DSN": tracker.dsn(SEEDED[project], 42)})
     assert done.returncode == expect_exit, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
 
@@ -112,7 +112,7 @@ def test_an_explicit_fingerprint_makes_its_own_group(tracker: Tracker) -> None:
     project = "shop-fp"
     dsn = new_dsn(tracker, project)
     for mode in ["captured", "fingerprint", "fingerprint"]:
-        done = run_python(SCRIPT, mode, env={"SENTRY_DSN": dsn})
+        done = run_python(tracker, SCRIPT, mode, env={"SENTRY_DSN": dsn})
         assert done.returncode == 0, done.stderr
     # The same error from the same code: grouped by its stack, except where the fingerprint says.
     counts = wait_until(lambda: sorted(g["count"] for g in tracker.groups(project)) == [1, 2]
@@ -125,7 +125,7 @@ def test_an_explicit_fingerprint_makes_its_own_group(tracker: Tracker) -> None:
 
 def test_capture_message_is_a_group_and_the_transaction_before_it_is_ignored(tracker: Tracker) -> None:
     project = "shop-msg"
-    done = run_python(SCRIPT, "message", env={"SENTRY_DSN": new_dsn(tracker, project)})
+    done = run_python(tracker, SCRIPT, "message", env={"SENTRY_DSN": new_dsn(tracker, project)})
     assert done.returncode == 0, done.stderr
     detail = tracker.wait_for_group(project, lambda g: g["message"] == "inventory sync finished with 3 warnings",
                                     "the captured message")
@@ -136,22 +136,23 @@ def test_capture_message_is_a_group_and_the_transaction_before_it_is_ignored(tra
 
 
 @pytest.fixture
-def shop_api(tracker: Tracker) -> Iterator[str]:
+def shop_api(tracker: Tracker, tmp_path: Path) -> Iterator[str]:
     """shop_api.py served by uvicorn on a free port, its DSN from the admin API; yields its URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "shop_api:app", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"],
-        cwd=HERE, env={**os.environ, "SENTRY_DSN": new_dsn(tracker, "shop-api")},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    log_path = tmp_path / "uvicorn.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "shop_api:app", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=HERE, env={**os.environ, "SENTRY_DEBUG": "1", "SENTRY_DSN": new_dsn(tracker, "shop-api")},
+            stdout=log, stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
         if proc.poll() is not None:
-            raise AssertionError(f"uvicorn exited with {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}")
+            raise AssertionError(f"uvicorn exited with {proc.returncode}:\n{log_path.read_text()}")
         try:
             with urllib.request.urlopen(url + "/health", timeout=2) as r:
                 return r.status == 200
@@ -168,6 +169,7 @@ def shop_api(tracker: Tracker) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+        tracker.programs.append(f"$ uvicorn shop_api:app → exit {proc.returncode}\n{log_path.read_text()}")
 
 
 def test_fastapi_endpoint_error_has_the_request_without_secret_headers(tracker: Tracker, shop_api: str) -> None:
