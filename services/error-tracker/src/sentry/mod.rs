@@ -15,3 +15,6 @@ pub mod auth;
 pub mod decode;
 pub mod envelope;
 pub mod event;
+
+#[cfg(test)]
+mod fuzz;
