@@ -6,9 +6,9 @@ use shared::http::ApiError;
 use crate::fingerprint;
 
 /// Longest kept message, in bytes; longer ones are cut at a character boundary.
-const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// Longest kept traceback, in bytes.
-const MAX_TRACEBACK_BYTES: usize = 128 * 1024;
+pub(crate) const MAX_TRACEBACK_BYTES: usize = 128 * 1024;
 
 /// A validated error report, ready to be stored.
 #[derive(Debug, Clone, PartialEq)]

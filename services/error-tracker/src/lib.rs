@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod query;
 pub mod retention;
 pub mod search_index;
+pub mod sentry;
 pub mod web;
 
 use std::sync::Arc;
