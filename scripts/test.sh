@@ -34,6 +34,10 @@ cargo test --workspace -- --test-threads 8 2>&1
 echo "== fuzz the HTTP engine (2 x 25 s)"
 MONLIGHT_FUZZ_SECONDS=25 cargo test -p shared --lib http::fuzz -- --nocapture 2>&1
 
+# The Sentry envelope parser, decompression and event mapping on mutated real SDK envelopes.
+echo "== fuzz the Sentry envelope parser and event mapping (2 x 20 s)"
+MONLIGHT_FUZZ_SECONDS=20 cargo test -p error-tracker --lib sentry::fuzz -- --nocapture 2>&1
+
 echo "== nginx: every UI and API behind one origin (deploy/nginx/monlight.conf)"
 ./scripts/check-nginx.sh
 

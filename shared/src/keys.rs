@@ -25,7 +25,7 @@ pub const KEY_COLUMNS: &str = "id, public_key, project, active, created_at";
 pub const MAX_PROJECT_CHARS: usize = 100;
 
 /// A key as the admin APIs show it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct PublicKey {
     /// Row id (the admin API's `{id}`).
     pub id: i64,
@@ -262,7 +262,10 @@ mod tests {
                 ("blog".to_string(), "fedcba9876543210".to_string())
             ]
         );
-        assert!(parse_seed("K", "shop:short").unwrap_err().0.starts_with("K:"));
+        assert!(parse_seed("K", "shop:short")
+            .unwrap_err()
+            .0
+            .starts_with("K:"));
         assert!(parse_seed("K", ":0123456789abcdef").is_err());
     }
 
@@ -273,7 +276,10 @@ mod tests {
             create_job(&request).unwrap_err().detail().to_string()
         };
         assert_eq!(detail("{}"), "field 'project' is required");
-        assert_eq!(detail(r#"{"project": 1}"#), "field 'project' must be a string");
+        assert_eq!(
+            detail(r#"{"project": 1}"#),
+            "field 'project' must be a string"
+        );
         assert!(detail(r#"{"project": ""}"#).contains("1-100"));
     }
 }

@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 use shared::http::{ApiError, Request, Response};
 
-use crate::db::{self, Job, Outcome, Upstream};
+use crate::db::{self, Job, Outcome, Payload, Upstream};
 use crate::{cors, symbolicate, State};
 
 /// Metrics in one browser batch at most.
@@ -17,7 +17,8 @@ const MAX_MESSAGE_BYTES: usize = 16 * 1024;
 /// How long a browser is told to wait when the outbox is full.
 const FULL_RETRY_AFTER_SECS: u64 = 30;
 
-fn invalid_key() -> ApiError {
+/// `401 Invalid DSN key`.
+pub(crate) fn invalid_key() -> ApiError {
     ApiError::new(401, "Invalid DSN key")
 }
 
@@ -36,15 +37,20 @@ fn dsn_key(request: &Request) -> Option<&str> {
 /// global cap.
 pub fn check_dsn_key(state: &State, request: &Request) -> Result<(), ApiError> {
     let key = dsn_key(request).ok_or_else(invalid_key)?;
-    if state.keys.project(key).is_none() {
-        return Err(invalid_key());
-    }
+    check_key(state, key).map(|_| ())
+}
+
+/// The project of an active DSN key within its rate limit and the global cap (`401` or
+/// `429` otherwise).
+pub(crate) fn check_key(state: &State, key: &str) -> Result<String, ApiError> {
+    let project = state.keys.project(key).ok_or_else(invalid_key)?;
     let limited = |retry_after: u64| {
         ApiError::new(429, "Rate limit exceeded")
             .with_header("Retry-After", &retry_after.to_string())
     };
     state.per_key.check(key.to_string()).map_err(limited)?;
-    state.global.check(()).map_err(limited)
+    state.global.check(()).map_err(limited)?;
+    Ok(project)
 }
 
 /// The project of the request's (already checked) key.
@@ -113,30 +119,49 @@ pub fn report_error(state: &State, request: &Request) -> Result<Response, ApiErr
         "user_id": user_id,
         "extra": extra,
     });
+    let payload = Payload {
+        body: report.to_string(),
+        points: 1,
+        path: None,
+    };
     Ok(enqueue(
         state,
         Upstream::Errors,
-        report.to_string(),
-        1,
-        json!({"status": "accepted"}),
+        payload,
+        (202, json!({"status": "accepted"})),
     ))
 }
 
 /// Rewrites the stack's frames with the project's source maps for `release`.
 fn rewrite(state: &State, project: &str, release: &str, stack: &str) -> String {
     let conn = state.reads.get();
-    symbolicate::rewrite_stack(stack, |path| {
-        let id = match db::find_map(&conn, project, release, path) {
-            Ok(found) => found?,
-            Err(e) => {
-                log::error!("cannot look up a source map: {e}");
-                return None;
-            }
-        };
-        state
-            .maps
-            .get(id, || db::map_content(&conn, id).ok().flatten())
-    })
+    symbolicate::rewrite_stack(stack, |path| map_for(state, &conn, project, release, path))
+}
+
+/// Rewrites Sentry frames with the project's source maps for `release`.
+pub(crate) fn rewrite_frames(state: &State, project: &str, release: &str, frames: &mut [Value]) {
+    let conn = state.reads.get();
+    symbolicate::rewrite_frames(frames, |path| map_for(state, &conn, project, release, path));
+}
+
+/// The parsed map of a script path (cached), if one was uploaded.
+fn map_for(
+    state: &State,
+    conn: &rusqlite::Connection,
+    project: &str,
+    release: &str,
+    path: &str,
+) -> Option<std::sync::Arc<symbolicate::Map>> {
+    let id = match db::find_map(conn, project, release, path) {
+        Ok(found) => found?,
+        Err(e) => {
+            log::error!("cannot look up a source map: {e}");
+            return None;
+        }
+    };
+    state
+        .maps
+        .get(id, || db::map_content(conn, id).ok().flatten())
 }
 
 /// `POST /api/browser/metrics`.
@@ -193,13 +218,12 @@ pub fn report_metrics(state: &State, request: &Request) -> Result<Response, ApiE
     metrics_collector::ingest::parse_batch(&points, window)?;
     let count = metrics.len();
     let answer = json!({"status": "accepted", "count": count});
-    Ok(enqueue(
-        state,
-        Upstream::Metrics,
-        points.to_string(),
-        count,
-        answer,
-    ))
+    let payload = Payload {
+        body: points.to_string(),
+        points: count,
+        path: None,
+    };
+    Ok(enqueue(state, Upstream::Metrics, payload, (202, answer)))
 }
 
 /// The path of a page URL, without query and fragment (`https://x.org/a/b?q#f` → `/a/b`).
@@ -219,26 +243,25 @@ pub fn page_path(url: &str) -> String {
 }
 
 /// Stores the payload in the outbox (waiting for the writer outside the handler slot) and
-/// answers `202` with `answer`, or `503` when the outbox is full.
-fn enqueue(
+/// answers with `answer` (status, body), or `503` when the outbox is full.
+pub(crate) fn enqueue(
     state: &State,
     upstream: Upstream,
-    body: String,
-    points: usize,
-    answer: Value,
+    payload: Payload,
+    answer: (u16, Value),
 ) -> Response {
     let writer = state.writer.clone();
     let doorbell = std::sync::Arc::clone(&state.doorbell);
     let job = Job::Enqueue {
         upstream,
-        bodies: vec![(body, points)],
+        payload,
         limit: state.config.forward_queue,
         now_ms: shared::time::now_ms(),
     };
     Response::deferred(move || match writer.submit(job) {
         Ok(Outcome::Queued(true)) => {
             doorbell.ring();
-            Response::json(202, &answer)
+            Response::json(answer.0, &answer.1)
         }
         Ok(Outcome::Queued(false)) => ApiError::unavailable(
             "The forward queue is full; retry later",

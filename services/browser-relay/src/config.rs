@@ -76,7 +76,10 @@ impl Config {
             error_tracker: upstream(env, "ERROR_TRACKER")?,
             metrics_collector: upstream(env, "METRICS_COLLECTOR")?,
             origins: Origins::parse(&env.get("CORS_ORIGINS").unwrap_or_default())?,
-            seed_keys: shared::keys::parse_seed("DSN_KEYS", &env.get("DSN_KEYS").unwrap_or_default())?,
+            seed_keys: shared::keys::parse_seed(
+                "DSN_KEYS",
+                &env.get("DSN_KEYS").unwrap_or_default(),
+            )?,
             retention_days: env.parse_or("RETENTION_DAYS", 90)?,
             forward_queue,
             upstream_timeout: env.seconds_or("UPSTREAM_TIMEOUT", 10, 1)?,

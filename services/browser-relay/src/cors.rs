@@ -73,14 +73,18 @@ impl Origins {
 }
 
 /// `Access-Control-Allow-Origin`, `Vary: Origin` and `Access-Control-Expose-Headers:
-/// Retry-After` (so a page can read how long to back off after a `429` or `503`) for a request
+/// Retry-After, X-Sentry-Rate-Limits` (so a page, or a Sentry SDK through the tunnel, can read
+/// how long to back off after a `429` or `503`) for a request
 /// from an allowed origin, nothing otherwise: what every answer of a browser endpoint carries.
 pub fn headers(origins: &Origins, request: &Request) -> Vec<(&'static str, String)> {
     match request.header("origin") {
         Some(origin) if origins.allows(origin) => vec![
             ("Access-Control-Allow-Origin", origin.to_string()),
             ("Vary", "Origin".to_string()),
-            ("Access-Control-Expose-Headers", "Retry-After".to_string()),
+            (
+                "Access-Control-Expose-Headers",
+                "Retry-After, X-Sentry-Rate-Limits".to_string(),
+            ),
         ],
         _ => Vec::new(),
     }

@@ -12,7 +12,8 @@ use shared::service::Schema;
 use shared::time::format_ms;
 
 /// Schema migrations, in order; `_meta.schema_version` counts the applied ones.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE dsn_keys (
     id         INTEGER PRIMARY KEY,
     public_key TEXT    NOT NULL UNIQUE,
@@ -45,7 +46,13 @@ CREATE TABLE outbox (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX outbox_by_upstream ON outbox (upstream, id);
-"#];
+"#,
+    r#"
+-- Where an entry goes on its upstream, with its query (Sentry envelopes go to their
+-- project's envelope endpoint); NULL is the upstream's own path.
+ALTER TABLE outbox ADD COLUMN path TEXT;
+"#,
+];
 
 /// The schema and the page caches (1 MiB writer, 512 KiB per reader).
 pub const SCHEMA: Schema = Schema {
@@ -84,12 +91,23 @@ pub struct SourceMapInfo {
     pub uploaded_at: String,
 }
 
+/// What is queued for an upstream.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    /// The request body: an error report, a JSON array of metric points, or a Sentry envelope.
+    pub body: String,
+    /// Metric points in `body` (1 for an error).
+    pub points: usize,
+    /// A Sentry envelope's path and query on the error-tracker; `None` for a JSON body to
+    /// the upstream's own path ([`Upstream`]).
+    pub path: Option<String>,
+}
+
 /// An outbox entry.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub id: i64,
-    pub body: String,
-    pub points: usize,
+    pub payload: Payload,
 }
 
 /// A write, run on the writer thread inside a group transaction.
@@ -110,10 +128,10 @@ pub enum Job {
     DeleteMap { id: i64 },
     /// Delete source maps uploaded before the cutoff.
     RetainMaps { cutoff_ms: i64 },
-    /// Queue payloads for an upstream unless the outbox holds `limit` entries already.
+    /// Queue a payload for an upstream unless the outbox holds `limit` entries already.
     Enqueue {
         upstream: Upstream,
-        bodies: Vec<(String, usize)>,
+        payload: Payload,
         limit: usize,
         now_ms: i64,
     },
@@ -200,21 +218,26 @@ pub fn apply(conn: &Connection, depth: &Depth, job: Job) -> rusqlite::Result<Out
         }
         Job::Enqueue {
             upstream,
-            bodies,
+            payload,
             limit,
             now_ms,
         } => {
-            if depth.get() + bodies.len() > limit {
-                add_to_counter(conn, DROPPED, bodies.len())?;
+            if depth.get() >= limit {
+                add_to_counter(conn, DROPPED, 1)?;
                 return Ok(Outcome::Queued(false));
             }
-            let mut insert = conn.prepare_cached(
-                "INSERT INTO outbox (upstream, body, points, created_at) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for (body, points) in &bodies {
-                insert.execute(params![upstream.as_str(), body, *points as i64, now_ms])?;
-            }
-            depth.0.fetch_add(bodies.len(), Ordering::SeqCst);
+            conn.prepare_cached(
+                "INSERT INTO outbox (upstream, body, points, path, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                upstream.as_str(),
+                payload.body,
+                payload.points as i64,
+                payload.path,
+                now_ms
+            ])?;
+            depth.0.fetch_add(1, Ordering::SeqCst);
             Ok(Outcome::Queued(true))
         }
         Job::Done { ids, forwarded } => {
@@ -303,7 +326,7 @@ pub fn head(
     max_bytes: usize,
 ) -> rusqlite::Result<Vec<Entry>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, body, points FROM outbox WHERE upstream = ?1 ORDER BY id LIMIT ?2",
+        "SELECT id, body, points, path FROM outbox WHERE upstream = ?1 ORDER BY id LIMIT ?2",
     )?;
     let mut rows = stmt.query(params![upstream.as_str(), limit as i64])?;
     let (mut entries, mut bytes) = (Vec::new(), 0);
@@ -315,8 +338,11 @@ pub fn head(
         }
         entries.push(Entry {
             id: row.get(0)?,
-            body,
-            points: row.get::<_, i64>(2)? as usize,
+            payload: Payload {
+                body,
+                points: row.get::<_, i64>(2)? as usize,
+                path: row.get(3)?,
+            },
         });
     }
     Ok(entries)

@@ -158,7 +158,7 @@ impl Forwarder {
             while !rest.is_empty() && !shutdown.is_set() {
                 let batch = self.next_request(rest);
                 let (ids, body) = (batch.iter().map(|e| e.id).collect(), self.body(batch));
-                match self.send(&agent, &body) {
+                match self.send(&agent, batch[0].payload.path.as_deref(), &body) {
                     Sent::Delivered => {
                         self.reachability.set(true);
                         backoff = FIRST_BACKOFF;
@@ -204,10 +204,10 @@ impl Forwarder {
         let mut points = 0;
         let mut n = 0;
         for entry in entries {
-            if n > 0 && points + entry.points > MAX_POINTS {
+            if n > 0 && points + entry.payload.points > MAX_POINTS {
                 break;
             }
-            points += entry.points;
+            points += entry.payload.points;
             n += 1;
         }
         &entries[..n.max(1)]
@@ -216,11 +216,14 @@ impl Forwarder {
     /// The request body: the error as stored, or the metric arrays joined into one.
     fn body(&self, entries: &[db::Entry]) -> String {
         match self.upstream {
-            Upstream::Errors => entries[0].body.clone(),
+            Upstream::Errors => entries[0].payload.body.clone(),
             Upstream::Metrics => {
                 let inner: Vec<&str> = entries
                     .iter()
-                    .map(|e| e.body.trim().trim_start_matches('[').trim_end_matches(']'))
+                    .map(|e| {
+                        let body = e.payload.body.trim();
+                        body.trim_start_matches('[').trim_end_matches(']')
+                    })
                     .filter(|inner| !inner.trim().is_empty())
                     .collect();
                 format!("[{}]", inner.join(","))
@@ -232,15 +235,18 @@ impl Forwarder {
         format!("{}{path}", self.target.url)
     }
 
-    fn send(&self, agent: &Agent, body: &str) -> Sent {
-        let path = match self.upstream {
-            Upstream::Errors => "/api/errors",
-            Upstream::Metrics => "/api/metrics",
+    /// Posts a body: to the upstream's own path as JSON, or (`envelope_path`) a Sentry
+    /// envelope to that path.
+    fn send(&self, agent: &Agent, envelope_path: Option<&str>, body: &str) -> Sent {
+        let (path, content_type) = match (envelope_path, self.upstream) {
+            (Some(path), _) => (path, "application/x-sentry-envelope"),
+            (None, Upstream::Errors) => ("/api/errors", "application/json"),
+            (None, Upstream::Metrics) => ("/api/metrics", "application/json"),
         };
         let result = agent
             .post(&self.url(path))
             .header("X-API-Key", self.target.api_key.expose())
-            .header("Content-Type", "application/json")
+            .header("Content-Type", content_type)
             .send(body);
         let mut response = match result {
             Ok(response) => response,

@@ -16,6 +16,7 @@ pub mod db;
 pub mod forward;
 pub mod retention;
 pub mod symbolicate;
+pub mod tunnel;
 
 use std::sync::Arc;
 
@@ -86,8 +87,28 @@ const PREFLIGHT: Policy<State> = Policy::open()
     .rate(RateClass::Unlimited)
     .headers(cors_headers);
 
-fn cors_headers(state: &State, request: &Request) -> Vec<(&'static str, String)> {
+fn cors_headers(
+    state: &State,
+    request: &Request,
+    _answer: &Response,
+) -> Vec<(&'static str, String)> {
     cors::headers(&state.config.origins, request)
+}
+
+/// The Sentry tunnel: the per-IP limit (the envelope's DSN key is checked, with its limits,
+/// once the body is read), CORS and Sentry's rate-limit header on every answer.
+const TUNNEL: Policy<State> = Policy::open()
+    .rate(RateClass::PerClient)
+    .headers(tunnel_headers);
+
+fn tunnel_headers(
+    state: &State,
+    request: &Request,
+    answer: &Response,
+) -> Vec<(&'static str, String)> {
+    let mut headers = cors::headers(&state.config.origins, request);
+    headers.extend(error_tracker::sentry::api::rate_limit_header(answer));
+    headers
 }
 
 /// The API, as a table: method, path, who may call it, handler.
@@ -98,6 +119,13 @@ pub fn routes() -> Router<State> {
         .route(
             "OPTIONS",
             "/api/browser/errors",
+            PREFLIGHT,
+            browser::preflight,
+        )
+        .post("/api/browser/sentry", TUNNEL, tunnel::envelope)
+        .route(
+            "OPTIONS",
+            "/api/browser/sentry",
             PREFLIGHT,
             browser::preflight,
         )
@@ -164,8 +192,9 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
             .map_err(|e| StartError::Start(format!("cannot seed DSN_KEYS: {e:?}")))?;
     }
     let reads = Arc::new(reads);
-    let stored_keys =
-        db::DSN_KEYS.list(&reads.get()).map_err(|e| start_error("cannot read the DSN keys", e))?;
+    let stored_keys = db::DSN_KEYS
+        .list(&reads.get())
+        .map_err(|e| start_error("cannot read the DSN keys", e))?;
     let server = config.common.bind()?;
     let addr = server.local_addr();
     let doorbell = Arc::new(forward::Doorbell::default());

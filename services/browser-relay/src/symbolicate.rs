@@ -12,6 +12,7 @@
 
 use serde::de::IgnoredAny;
 use serde::Deserialize;
+use serde_json::Value;
 use sourcemap::{RawToken, SourceMap};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -349,7 +350,7 @@ fn parse_location(location: &str) -> Option<(&str, u32, u32)> {
 /// (the next line, when that is a mapped frame whose token has a name), else the minified name.
 /// Unmapped frames and other lines are kept exactly as they were. At most 1000 frames are
 /// mapped, lines over 4 KiB are kept as they are, lines and columns over 10^8 are unmapped.
-pub fn rewrite_stack(stack: &str, mut map_for: impl FnMut(&str) -> Option<Arc<Map>>) -> String {
+pub fn rewrite_stack(stack: &str, map_for: impl FnMut(&str) -> Option<Arc<Map>>) -> String {
     let lines: Vec<(&str, &str)> = stack
         .split('\n')
         .map(|line| match line.strip_suffix('\r') {
@@ -358,7 +359,7 @@ pub fn rewrite_stack(stack: &str, mut map_for: impl FnMut(&str) -> Option<Arc<Ma
         })
         .collect();
 
-    let mut maps: HashMap<String, Option<Arc<Map>>> = HashMap::new();
+    let mut maps = MapsByPath::new(map_for);
     let mut budget = MAX_FRAMES;
     let frames: Vec<Option<(Frame<'_>, Arc<Map>)>> = lines
         .iter()
@@ -368,16 +369,8 @@ pub fn rewrite_stack(stack: &str, mut map_for: impl FnMut(&str) -> Option<Arc<Ma
             }
             let frame = Frame::parse(line)?;
             budget -= 1;
-            let path = file_path(frame.url);
-            let map = match maps.get(&path) {
-                Some(map) => map.clone(),
-                None => {
-                    let map = map_for(&path);
-                    maps.insert(path, map.clone());
-                    map
-                }
-            };
-            Some((frame, map?))
+            let map = maps.get(frame.url)?;
+            Some((frame, map))
         })
         .collect();
     let originals: Vec<Option<Original<'_>>> = frames
@@ -403,6 +396,76 @@ pub fn rewrite_stack(stack: &str, mut map_for: impl FnMut(&str) -> Option<Arc<Ma
         out.push_str(cr);
     }
     out
+}
+
+/// Rewrites Sentry stack frames in place (JSON objects, outermost first as Sentry orders
+/// them), by the rules of [`rewrite_stack`]: a frame whose `abs_path` (or `filename`),
+/// `lineno` and `colno` a map covers gets the original source as `abs_path` and `filename`,
+/// the original `lineno` and `colno`, and as `function` the name of the token at its caller's
+/// call site (the frame before it), when there is one. Other frames are kept as they are; at
+/// most 1000 frames are mapped.
+pub fn rewrite_frames(frames: &mut [Value], map_for: impl FnMut(&str) -> Option<Arc<Map>>) {
+    let mapped = frames.len().min(MAX_FRAMES);
+    let frames = &mut frames[..mapped];
+    let mut maps = MapsByPath::new(map_for);
+    let located: Vec<Option<(Arc<Map>, u32, u32)>> = frames
+        .iter()
+        .map(|frame| {
+            let url = frame
+                .get("abs_path")
+                .or_else(|| frame.get("filename"))?
+                .as_str()?;
+            let position = |name| u32::try_from(frame.get(name)?.as_u64()?).ok();
+            let (line, column) = (position("lineno")?, position("colno")?);
+            Some((maps.get(url)?, line, column))
+        })
+        .collect();
+    let originals: Vec<Option<Original<'_>>> = located
+        .iter()
+        .map(|l| {
+            l.as_ref()
+                .and_then(|(map, line, col)| map.lookup(*line, *col))
+        })
+        .collect();
+    for (i, frame) in frames.iter_mut().enumerate() {
+        let (Some(original), Value::Object(fields)) = (&originals[i], frame) else {
+            continue;
+        };
+        fields.insert("abs_path".into(), original.source.into());
+        fields.insert("filename".into(), original.source.into());
+        fields.insert("lineno".into(), original.line.into());
+        fields.insert("colno".into(), original.column.into());
+        let caller = i.checked_sub(1).and_then(|c| originals[c].as_ref()?.name);
+        if let Some(name) = caller {
+            fields.insert("function".into(), name.into());
+        }
+    }
+}
+
+/// The map of each script path, asked of `map_for` once per path.
+struct MapsByPath<F> {
+    map_for: F,
+    maps: HashMap<String, Option<Arc<Map>>>,
+}
+
+impl<F: FnMut(&str) -> Option<Arc<Map>>> MapsByPath<F> {
+    fn new(map_for: F) -> Self {
+        MapsByPath {
+            map_for,
+            maps: HashMap::new(),
+        }
+    }
+
+    /// The map of the script at `url`.
+    fn get(&mut self, url: &str) -> Option<Arc<Map>> {
+        let path = file_path(url);
+        if let Some(map) = self.maps.get(&path) {
+            return map.clone();
+        }
+        let map = (self.map_for)(&path);
+        self.maps.insert(path, map.clone());
+        map
+    }
 }
 
 #[cfg(test)]
@@ -523,6 +586,49 @@ mod tests {
         assert_eq!(
             rewrite(&stack),
             "Error: x\n    at fail (src/app.ts:2:3)\n    at main (src/app.ts:5:3)\n    at src/app.ts:7:1"
+        );
+    }
+
+    #[test]
+    fn rewrites_sentry_frames_outermost_first() {
+        let frame = |function: &str, needle: &str| {
+            serde_json::json!({"function": function, "abs_path": URL, "filename": "app.min.js",
+                "lineno": 1, "colno": at(needle), "in_app": true})
+        };
+        let mut frames = vec![
+            frame("?", "c();"),
+            frame("c", r#"a("x")"#),
+            frame("a", "throw"),
+            serde_json::json!({"function": "native", "abs_path": "https://other/x.js", "lineno": 1, "colno": 2}),
+            serde_json::json!({"function": "no_position", "abs_path": URL}),
+        ];
+        let kept = frames[3..].to_vec();
+        let map = app_map();
+        rewrite_frames(&mut frames, |path| {
+            (path == "/assets/app.min.js").then(|| map.clone())
+        });
+        let summary: Vec<String> = frames[..3]
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} {}:{}:{}",
+                    f["function"], f["abs_path"], f["filename"], f["lineno"], f["colno"]
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                r#""?" "src/app.ts" "src/app.ts":7:1"#,
+                r#""main" "src/app.ts" "src/app.ts":5:3"#,
+                r#""fail" "src/app.ts" "src/app.ts":2:3"#,
+            ]
+        );
+        assert_eq!(frames[2]["in_app"], true);
+        assert_eq!(
+            frames[3..],
+            kept[..],
+            "unmapped frames are kept as they are"
         );
     }
 

@@ -7,49 +7,89 @@ use shared::http::params::invalid;
 use shared::http::{ApiError, Request, Response};
 use shared::time::now_ms;
 
-use crate::alerts::{Alert, AlertEvent};
+use shared::writer::Writer;
+
+use crate::alerts::{Alert, AlertEvent, Alerts};
 use crate::db::{self, DistinctColumn, Job, Outcome, ReportStatus};
-use crate::ingest::parse_report;
+use crate::ingest::{parse_report, Report};
 use crate::query::list_filter;
 use crate::State;
 
 /// `POST /api/errors`: store a report (created 201, reopened 201, incremented 200); a new
 /// or reopened group is alerted on once committed.
 pub fn report_error(state: &State, request: &Request) -> Result<Response, ApiError> {
-    let report = Arc::new(parse_report(&request.json()?)?);
-    let job = Job::Report {
-        report: Arc::clone(&report),
-        now_ms: now_ms(),
-        max_occurrences: state.config.max_occurrences,
-    };
+    let report = parse_report(&request.json()?)?;
     // Validated: waiting for the writer happens outside the handler slot, so more reports
     // share one transaction.
-    let writer = state.writer.clone();
-    let alerts = state.alerts.clone();
+    let store = Storer::new(state);
     Ok(Response::deferred(move || {
-        let stored = match writer.submit(job) {
-            Ok(Outcome::Reported { status, id, count }) => (status, id, count),
-            Ok(other) => {
-                return ApiError::internal(
-                    "storing a report",
-                    format!("unexpected outcome {other:?}"),
-                )
-                .into()
+        let fingerprint = report.fingerprint.clone();
+        match store.store(report) {
+            Ok(Stored { status, id, count }) => {
+                let code = if status == ReportStatus::Incremented {
+                    200
+                } else {
+                    201
+                };
+                let body = json!({"status": status.as_str(), "id": id, "fingerprint": fingerprint, "count": count});
+                Response::json(code, &body)
             }
-            Err(e) => return ApiError::from(e).into(),
-        };
-        let (status, id, count) = stored;
-        if let Some(event) = AlertEvent::for_status(status) {
-            alerts.notify(Alert::from_report(event, id, count, &report));
+            Err(e) => e.into(),
         }
-        let code = if status == ReportStatus::Incremented {
-            200
-        } else {
-            201
-        };
-        let body = json!({"status": status.as_str(), "id": id, "fingerprint": report.fingerprint, "count": count});
-        Response::json(code, &body)
     }))
+}
+
+/// What storing a report did to its group.
+#[derive(Debug, Clone, Copy)]
+pub struct Stored {
+    /// Created, incremented or reopened.
+    pub status: ReportStatus,
+    /// The group's id.
+    pub id: i64,
+    /// How often the group has been seen.
+    pub count: i64,
+}
+
+/// Stores validated reports from a deferred response (outside the handler slot): through
+/// the writer, then an alert for a new or reopened group.
+pub struct Storer {
+    writer: Writer<Job, Outcome>,
+    alerts: Alerts,
+    max_occurrences: u32,
+}
+
+impl Storer {
+    /// What storing needs from the state.
+    pub fn new(state: &State) -> Storer {
+        Storer {
+            writer: state.writer.clone(),
+            alerts: state.alerts.clone(),
+            max_occurrences: state.config.max_occurrences,
+        }
+    }
+
+    /// Stores one report once committed; alerts on a new or reopened group.
+    pub fn store(&self, report: Report) -> Result<Stored, ApiError> {
+        let report = Arc::new(report);
+        let job = Job::Report {
+            report: Arc::clone(&report),
+            now_ms: now_ms(),
+            max_occurrences: self.max_occurrences,
+        };
+        match self.writer.submit(job)? {
+            Outcome::Reported { status, id, count } => {
+                if let Some(event) = AlertEvent::for_status(status) {
+                    self.alerts
+                        .notify(Alert::from_report(event, id, count, &report));
+                }
+                Ok(Stored { status, id, count })
+            }
+            other => Err(ApiError::internal(
+                "storing a report",
+                format!("unexpected outcome {other:?}"),
+            )),
+        }
+    }
 }
 
 /// `GET /api/errors`: one page of groups matching the filters.

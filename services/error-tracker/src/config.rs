@@ -43,6 +43,7 @@ pub const VARS_HELP: &str = "\
   ALERT_EMAILS        (unset)                  comma-separated recipients of email alerts
   ALERT_WEBHOOK_URL   (unset = no webhook)     POST a JSON alert (Slack/Discord/ntfy `text` field)
   ALERT_TIMEOUT       10                       seconds an SMTP step or a Postmark call may take
+  SENTRY_KEYS         (unset)                  Sentry SDK keys seeded at start: project:key,...
   PROJECT_CONTAINERS  (unset)                  the log viewer's containers of each project, for
                                                Logs around this time: shop=web|worker,...
 ";
@@ -64,6 +65,8 @@ pub struct Config {
     pub alerts: AlertConfig,
     /// `PROJECT_CONTAINERS`: each project's containers in the log viewer.
     pub project_containers: HashMap<String, Vec<String>>,
+    /// `SENTRY_KEYS`: (project, key) pairs created at start when missing.
+    pub seed_sentry_keys: Vec<(String, String)>,
 }
 
 impl Config {
@@ -87,6 +90,10 @@ impl Config {
             alerts: AlertConfig::from_env(env)?,
             project_containers: project_containers(
                 &env.get("PROJECT_CONTAINERS").unwrap_or_default(),
+            )?,
+            seed_sentry_keys: shared::keys::parse_seed(
+                "SENTRY_KEYS",
+                &env.get("SENTRY_KEYS").unwrap_or_default(),
             )?,
         })
     }

@@ -1,12 +1,13 @@
 //! Schema, migrations and every SQL statement of the error-tracker. Only this module writes
 //! SQL; all writes run on the writer thread (`apply`), reads on the handler pool.
 
-use shared::service::Schema;
 use std::sync::Arc;
 
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::Value;
+use shared::keys::{KeyJob, KeyTable, PublicKey};
+use shared::service::Schema;
 use shared::time::format_ms;
 
 use crate::ingest::Report;
@@ -99,7 +100,20 @@ CREATE TABLE search_pending (
     message_folded TEXT NOT NULL
 );
 "#,
+    r#"
+-- Sentry SDKs' public keys (`shared::keys`): each names the project its events go to.
+CREATE TABLE sentry_keys (
+    id         INTEGER PRIMARY KEY,
+    public_key TEXT    NOT NULL UNIQUE,
+    project    TEXT    NOT NULL,
+    active     INTEGER NOT NULL DEFAULT 1,
+    created_at INTEGER NOT NULL -- epoch ms
+);
+"#,
 ];
+
+/// The Sentry keys' table.
+pub const SENTRY_KEYS: KeyTable = KeyTable::new("sentry_keys");
 
 /// Milliseconds in an hour, the trend's bucket.
 const HOUR_MS: i64 = 3_600_000;
@@ -143,6 +157,8 @@ pub enum Job {
     Retention { cutoff_ms: i64, now_ms: i64 },
     /// Move the groups waiting in `search_pending` into the search index, in one batch.
     IndexPending,
+    /// Create or deactivate a Sentry key.
+    Key(KeyJob),
 }
 
 /// What a report did to its group.
@@ -181,6 +197,8 @@ pub enum Outcome {
     Deleted(usize),
     /// How many pending groups were added to the search index.
     Indexed(usize),
+    /// The key created (or the existing one) or deactivated; `None` when there is no such key.
+    Key(Option<PublicKey>),
 }
 
 /// Runs one job (called by the writer thread, inside its transaction).
@@ -220,6 +238,7 @@ pub fn apply(conn: &Connection, job: Job) -> rusqlite::Result<Outcome> {
             Ok(Outcome::Deleted(deleted))
         }
         Job::IndexPending => index_pending(conn).map(Outcome::Indexed),
+        Job::Key(job) => SENTRY_KEYS.apply(conn, job).map(Outcome::Key),
     }
 }
 

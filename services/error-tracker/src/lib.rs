@@ -22,6 +22,7 @@ use std::sync::Arc;
 use shared::cli::{About, StartError};
 use shared::health::Watchdog;
 use shared::http::{Policy, Router};
+use shared::keys::{ActiveKeys, KeyJob};
 use shared::writer::Writer;
 use shared::{Running, Shutdown};
 
@@ -50,6 +51,8 @@ pub struct State {
     pub alerts: alerts::Alerts,
     /// The background threads, for `/health`.
     pub watchdog: Arc<Watchdog>,
+    /// The active Sentry keys → their project.
+    pub sentry_keys: ActiveKeys,
 }
 
 impl AsRef<shared::web::UiLinks> for State {
@@ -62,6 +65,11 @@ impl AsRef<shared::web::UiLinks> for State {
 const OPEN: Policy<State> = Policy::open();
 /// The service's `API_KEY`; rate limited per client.
 const KEY: Policy<State> = Policy::api_key();
+/// A Sentry SDK: a Sentry key or the API key (see [`sentry::api`]), rate limited per client,
+/// Sentry's rate-limit header on a `429`.
+const SENTRY: Policy<State> = Policy::checked(sentry::api::check_credentials)
+    .max_body(sentry::api::MAX_SENTRY_BODY)
+    .headers(sentry::api::rate_limit_headers);
 
 /// The API, as a table: method, path, who may call it, handler.
 pub fn routes() -> Router<State> {
@@ -77,19 +85,30 @@ pub fn routes() -> Router<State> {
         .get("/api/projects", KEY, api::projects)
         .get("/api/environments", KEY, api::environments)
         .post("/api/test-alert", KEY, api::test_alert)
+        .post("/api/{project_id}/envelope", SENTRY, sentry::api::envelope)
+        .post("/api/{project_id}/store", SENTRY, sentry::api::store_event)
+        .post("/api/sentry-keys", KEY, sentry::api::create_key)
+        .get("/api/sentry-keys", KEY, sentry::api::list_keys)
+        .route(
+            "DELETE",
+            "/api/sentry-keys/{id}",
+            KEY,
+            sentry::api::deactivate_key,
+        )
         .unmatched("/api", KEY)
         .get("/", OPEN, web::list_page)
         .get("/errors/{id}", OPEN, web::detail_page)
         .get("/static/{file}", OPEN, web::static_file)
 }
 
-/// Opens the database, starts the writer, retention, the alert sender and the HTTP server;
-/// returns at once.
+/// Opens the database, starts the writer, seeds `SENTRY_KEYS`, starts retention, the alert
+/// sender and the HTTP server; returns at once.
 pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
     let (mut write_conn, reads) = config.common.open_database(&db::SCHEMA)?;
     db::backfill_search(&mut write_conn)
         .map_err(|e| StartError::Start(format!("cannot index existing groups for search: {e}")))?;
     let (writer, writer_handle) = Writer::spawn("db-writer", write_conn, WRITE_QUEUE, db::apply)?;
+    let sentry_keys = seed_sentry_keys(&config, &writer, &reads)?;
     let server = config.common.bind()?;
     let addr = server.local_addr();
     let retention = retention::spawn(
@@ -110,6 +129,7 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
         writer,
         alerts,
         watchdog: Arc::clone(&watchdog),
+        sentry_keys,
     });
     let http = server.spawn(routes(), state, shutdown.clone())?;
     Ok(Running::new(addr, shutdown, watchdog)
@@ -118,4 +138,27 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
         .with_thread(search_index)
         .with_thread(alert_sender)
         .with_finisher(move || writer_handle.finish()))
+}
+
+/// Creates the `SENTRY_KEYS` missing from the database; the active keys.
+fn seed_sentry_keys(
+    config: &Config,
+    writer: &Writer<db::Job, db::Outcome>,
+    reads: &shared::db::Pool,
+) -> Result<ActiveKeys, StartError> {
+    let now_ms = shared::time::now_ms();
+    for (project, public_key) in &config.seed_sentry_keys {
+        let job = db::Job::Key(KeyJob::Create {
+            project: project.clone(),
+            public_key: public_key.clone(),
+            now_ms,
+        });
+        writer
+            .submit(job)
+            .map_err(|e| StartError::Start(format!("cannot seed SENTRY_KEYS: {e:?}")))?;
+    }
+    let stored = db::SENTRY_KEYS
+        .list(&reads.get())
+        .map_err(|e| StartError::Start(format!("cannot read the Sentry keys: {e}")))?;
+    Ok(ActiveKeys::new(&stored))
 }

@@ -33,8 +33,9 @@ pub enum RateClass {
 }
 
 /// Headers a route adds to every answer it gets, the engine's own (401, 405, 413, 429...)
-/// included: e.g. the relay's CORS headers, which depend on the request's `Origin`.
-pub type HeadersFn<S> = fn(&S, &Request) -> Vec<(&'static str, String)>;
+/// included, given the request (its head) and the answer: e.g. the relay's CORS headers,
+/// which depend on the request's `Origin`, or Sentry's `X-Sentry-Rate-Limits` on a `429`.
+pub type HeadersFn<S> = fn(&S, &Request, &Response) -> Vec<(&'static str, String)>;
 
 /// A route's policy: its guard, its rate-limit class, its body limit and the headers of
 /// every answer.

@@ -19,7 +19,7 @@ use super::poller::{readable_within, Client, GiveBack, Poller};
 use super::pool::Pool;
 use super::request::Request;
 use super::response::{reason, ApiError, Body, Response, StreamWriter};
-use super::router::{method_not_allowed, Guard, RateClass, RouteMatch, Router};
+use super::router::{method_not_allowed, Guard, HeadersFn, RateClass, RouteMatch, Router};
 use super::target::{loggable, Target};
 use crate::auth;
 use crate::config::HttpConfig;
@@ -264,11 +264,14 @@ fn handle_request<S>(
         Ok(target) => loggable(&target.path),
         Err(_) => loggable(&head.target),
     };
-    // The route's own headers (`Policy::headers`), once the route is known.
-    let extra: RefCell<Vec<(&'static str, String)>> = RefCell::new(Vec::new());
+    // The route's own headers (`Policy::headers`, given the request's head and the answer),
+    // once the route is known.
+    let route_headers: RefCell<Option<(HeadersFn<S>, Request)>> = RefCell::new(None);
     let answer = |mut response: Response, body_read: bool| {
-        for (name, value) in extra.borrow().iter() {
-            response = response.with_header(name, value);
+        if let Some((headers, request)) = route_headers.borrow().as_ref() {
+            for (name, value) in headers(&shared.state, request, &response) {
+                response = response.with_header(name, &value);
+            }
         }
         Some(Handled {
             response,
@@ -289,16 +292,20 @@ fn handle_request<S>(
         request = request.with_header(name, value);
     }
     let found = shared.router.find(request.method(), request.path());
+    // Path parameters are known before the guard runs (a guard may read them).
+    if let RouteMatch::Found(_, _, params) = &found {
+        request.set_params(params.clone());
+    }
     if let Some(headers) = found.policy().and_then(|policy| policy.headers) {
-        *extra.borrow_mut() = headers(&shared.state, &request);
+        *route_headers.borrow_mut() = Some((headers, request.clone()));
     }
     if let Some(policy) = found.policy() {
         if let Err(refused) = check_guard(&policy.guard, shared, &request) {
             return early(refused.into());
         }
     }
-    let (handler, policy, params) = match found {
-        RouteMatch::Found(handler, policy, params) => (handler, policy, params),
+    let (handler, policy) = match found {
+        RouteMatch::Found(handler, policy, _) => (handler, policy),
         RouteMatch::WrongMethod(_, allow) => return early(method_not_allowed(&allow)),
         RouteMatch::NotFound(_) => return early(Response::error(404, "Not found")),
     };
@@ -348,8 +355,7 @@ fn handle_request<S>(
         Err(ReadError::Malformed(detail)) => return answer(Response::error(400, &detail), false),
         Err(ReadError::Closed) => return None,
     };
-    let mut request = request.with_body(body);
-    request.set_params(params);
+    let request = request.with_body(body);
 
     let slot = shared.slots.acquire_within(1, Duration::MAX);
     let response = run_guarded(&request, || {

@@ -6,7 +6,9 @@
 //! 2. `GET /api/errors?limit=50` and `...&offset=5000` latency with exactly 10,000
 //!    unresolved groups stored (a second service instance on a fresh database, because the
 //!    write phases leave an unknown, larger number of groups behind);
-//! 3. the service's idle and peak resident memory (`VmRSS`, `VmHWM`).
+//! 3. `POST /api/1/envelope/` throughput at 1 and 8 clients with a real `sentry-python`
+//!    envelope (a chained exception, gzip-compressed as the SDK sends it);
+//! 4. the service's idle and peak resident memory (`VmRSS`, `VmHWM`).
 //!
 //! It prints a Markdown report on stdout (progress goes to stderr). Build first:
 //! `cargo build --release -p error-tracker -p bench`, then run
@@ -16,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bench::client::{connection_close, request_bytes, Client};
+use bench::client::{connection_close, request_bytes, request_with_headers, Client};
 use bench::load::{Limits, MakeRequest, Phase, PhaseResult};
 use bench::procfs;
 use bench::report::{describe_busy, verdict};
@@ -25,6 +27,17 @@ use bench::stats::{format_count, format_mib, format_ms};
 
 /// The API key the service is started with.
 const API_KEY: &str = "bench";
+/// The Sentry key the service is started with (`SENTRY_KEYS`).
+const SENTRY_KEY: &str = "bench0sentry0key0000000000000000";
+/// Its size uncompressed (the same capture, sent without compression).
+const SENTRY_ENVELOPE_BYTES: usize = include_bytes!(
+    "../../../../services/error-tracker/tests/fixtures/sentry/python-chained.envelope"
+)
+.len();
+/// A real `sentry-python` 2.x envelope of a chained exception, as the SDK sent it (gzip).
+const SENTRY_ENVELOPE_GZ: &[u8] = include_bytes!(
+    "../../../../services/error-tracker/tests/fixtures/sentry/python-chained.envelope.gz"
+);
 /// Groups stored for the list benchmark.
 const LIST_GROUPS: u64 = 10_000;
 /// Requests per list benchmark.
@@ -121,6 +134,7 @@ fn service_env(options: &Options, dir: &tempfile::TempDir) -> Vec<(&'static str,
             dir.path().join("errors.db").display().to_string(),
         ),
         ("API_KEY", API_KEY.to_string()),
+        ("SENTRY_KEYS", format!("bench:{SENTRY_KEY}")),
         ("BIND", "127.0.0.1".to_string()),
         ("PORT", "0".to_string()),
         ("RATE_LIMIT", "0".to_string()),
@@ -352,6 +366,43 @@ fn close_phases(service: &Service, bodies: &ReportBodies, options: &Options) -> 
         .collect()
 }
 
+/// `POST /api/1/envelope/` with the real SDK envelope (gzip) at 1 and 8 clients: the same
+/// event each time, so one group counted up, as a burst of one error is.
+fn sentry_phases(service: &Service, options: &Options) -> Vec<Row> {
+    let auth = format!(
+        "Sentry sentry_version=7, sentry_client=sentry.python/2.75.0, sentry_key={SENTRY_KEY}"
+    );
+    let headers = [
+        ("X-Sentry-Auth", auth.as_str()),
+        ("Content-Encoding", "gzip"),
+    ];
+    let request = request_with_headers(
+        "POST",
+        "/api/1/envelope/",
+        &headers,
+        Some(SENTRY_ENVELOPE_GZ),
+    );
+    let request = || request.clone();
+    let limits = Limits {
+        max_requests: WRITE_REQUESTS,
+        max_time: options.phase_time,
+    };
+    let benchmark = "`POST /api/1/envelope/`, a real `sentry-python` envelope, gzip";
+    [1, 8]
+        .into_iter()
+        .map(|clients| {
+            progress(&format!("{benchmark}, {clients} client(s)"));
+            let result = phase(service, clients, limits, &request, list_ok).run();
+            Row {
+                benchmark: benchmark.to_string(),
+                clients,
+                result,
+                target: None,
+            }
+        })
+        .collect()
+}
+
 /// `total` of `GET /api/errors?limit=1&<query>`.
 fn count_groups(service: &Service, query: &str) -> u64 {
     let path = format!("/api/errors?limit=1&{query}");
@@ -571,6 +622,7 @@ fn main() {
     wait_healthy(&writes);
     let mut rows = write_phases(&writes, &bodies, &options);
     rows.extend(close_phases(&writes, &bodies, &options));
+    rows.extend(sentry_phases(&writes, &options));
     let write_report = finish(writes, "write", writes_idle);
 
     progress("starting the list instance (fresh database)");
@@ -621,6 +673,11 @@ fn print_settings(options: &Options, bodies: &ReportBodies, busy_before: Option<
     println!(
         "- report body: {} bytes of JSON (Python traceback, request headers, extra); distinct reports vary the deepest frame's line number",
         bodies.body(REPEATED_LINE).len()
+    );
+    println!(
+        "- Sentry envelope: {} bytes gzip ({} bytes uncompressed), `X-Sentry-Auth` with a `SENTRY_KEYS` key",
+        SENTRY_ENVELOPE_GZ.len(),
+        SENTRY_ENVELOPE_BYTES
     );
     println!(
         "- list phases run on a second instance with a fresh database seeded with exactly {} unresolved groups\n",

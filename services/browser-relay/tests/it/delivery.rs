@@ -291,7 +291,7 @@ fn cors_answers_only_allowed_origins_on_every_answer() {
         assert_eq!(answer.header("vary"), Some("Origin"), "{status}");
         assert_eq!(
             answer.header("access-control-expose-headers"),
-            Some("Retry-After")
+            Some("Retry-After, X-Sentry-Rate-Limits")
         );
     }
     // Health: no CORS, no key.

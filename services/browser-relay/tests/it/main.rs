@@ -6,3 +6,4 @@ mod delivery;
 mod faults;
 mod hostile;
 mod support;
+mod tunnel;

@@ -5,5 +5,6 @@ mod alerts;
 mod api;
 mod lifecycle;
 mod request_target;
+mod sentry;
 mod server_loop;
 mod support;
