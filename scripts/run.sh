@@ -67,7 +67,8 @@ wait_healthy() {
   done
 }
 
-start error-tracker 5010 DATABASE_PATH=data/errors.db
+# The dev DSN key is also a Sentry key of project demo (a Sentry SDK's DSN, printed below).
+start error-tracker 5010 DATABASE_PATH=data/errors.db SENTRY_KEYS="demo:$DSN_KEY"
 if [ -x ./target/release/log-viewer ]; then
   sources=/var/lib/docker/containers
   tail_buffer=65536
@@ -90,6 +91,7 @@ if wait_healthy; then
   echo
   echo "API key: $API_KEY   (saved in data/dev-api-key)"
   echo "DSN key: $DSN_KEY   (project demo, for browsers: http://localhost:5013; saved in data/dev-dsn-key)"
+  echo "Sentry:  sentry_sdk.init(dsn=\"http://$DSN_KEY@localhost:5010/1\")   (any Sentry SDK, project demo)"
   echo "UIs:     http://localhost:5010 (errors), http://localhost:5011 (logs), http://localhost:5012 (metrics)"
   echo "try:     curl -H \"X-API-Key: $API_KEY\" localhost:5010/api/errors"
   echo "Ctrl-C stops everything."

@@ -12,9 +12,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::cli::StartError;
 use crate::config::ConfigError;
+use crate::db::Pool;
 use crate::http::{ApiError, Request};
 use crate::time::format_ms;
+use crate::writer::Writer;
 
 /// The columns a key table has: `id INTEGER PRIMARY KEY, public_key TEXT NOT NULL UNIQUE,
 /// project TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1, created_at INTEGER NOT NULL`
@@ -140,6 +143,34 @@ impl ActiveKeys {
             map.remove(&key.public_key);
         }
     }
+}
+
+/// At start: creates the seeded `(project, key)` pairs missing from `table` (each through
+/// `writer` as `job(KeyJob::Create)`), then reads back the active keys. `var` names the
+/// env variable the pairs came from, in errors.
+pub fn seed<J: Send + 'static, R: Send + 'static>(
+    var: &str,
+    pairs: &[(String, String)],
+    writer: &Writer<J, R>,
+    job: fn(KeyJob) -> J,
+    table: KeyTable,
+    reads: &Pool,
+) -> Result<ActiveKeys, StartError> {
+    let now_ms = crate::time::now_ms();
+    for (project, public_key) in pairs {
+        let create = KeyJob::Create {
+            project: project.clone(),
+            public_key: public_key.clone(),
+            now_ms,
+        };
+        writer
+            .submit(job(create))
+            .map_err(|e| StartError::Start(format!("cannot seed {var}: {e:?}")))?;
+    }
+    let stored = table
+        .list(&reads.get())
+        .map_err(|e| StartError::Start(format!("cannot read the keys of {var}: {e}")))?;
+    Ok(ActiveKeys::new(&stored))
 }
 
 /// A new public key: 16 bytes from the OS's CSPRNG (`/dev/urandom`) as 32 hex characters.

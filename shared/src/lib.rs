@@ -9,6 +9,8 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+#[cfg(any(test, feature = "testing"))]
+pub mod fuzzing;
 pub mod health;
 pub mod http;
 pub mod keys;

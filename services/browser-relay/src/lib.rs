@@ -24,7 +24,7 @@ use serde_json::{json, Map};
 use shared::cli::{About, StartError};
 use shared::health::Watchdog;
 use shared::http::{ApiError, Policy, RateClass, Request, Response, Router};
-use shared::keys::{ActiveKeys, KeyJob};
+use shared::keys::{self, ActiveKeys};
 use shared::rate_limit::RateLimiter;
 use shared::writer::Writer;
 use shared::{Running, Shutdown};
@@ -180,21 +180,15 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
         Writer::spawn("db-writer", write_conn, WRITE_QUEUE, move |conn, job| {
             db::apply(conn, &writer_depth, job)
         })?;
-    let now_ms = shared::time::now_ms();
-    for (project, public_key) in &config.seed_keys {
-        let job = db::Job::Key(KeyJob::Create {
-            project: project.clone(),
-            public_key: public_key.clone(),
-            now_ms,
-        });
-        writer
-            .submit(job)
-            .map_err(|e| StartError::Start(format!("cannot seed DSN_KEYS: {e:?}")))?;
-    }
+    let active_keys = keys::seed(
+        "DSN_KEYS",
+        &config.seed_keys,
+        &writer,
+        db::Job::Key,
+        db::DSN_KEYS,
+        &reads,
+    )?;
     let reads = Arc::new(reads);
-    let stored_keys = db::DSN_KEYS
-        .list(&reads.get())
-        .map_err(|e| start_error("cannot read the DSN keys", e))?;
     let server = config.common.bind()?;
     let addr = server.local_addr();
     let doorbell = Arc::new(forward::Doorbell::default());
@@ -225,7 +219,7 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
     watchdog.probe("db-writer", move || probed.is_running());
     let rate_limit = config.common.http.rate_limit;
     let state = Arc::new(State {
-        keys: ActiveKeys::new(&stored_keys),
+        keys: active_keys,
         per_key: RateLimiter::new(rate_limit),
         global: RateLimiter::new(rate_limit.saturating_mul(10)),
         maps: symbolicate::MapCache::new(MAP_CACHE_BYTES),

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use shared::cli::{About, StartError};
 use shared::health::Watchdog;
 use shared::http::{Policy, Router};
-use shared::keys::{ActiveKeys, KeyJob};
+use shared::keys::{self, ActiveKeys};
 use shared::writer::Writer;
 use shared::{Running, Shutdown};
 
@@ -108,7 +108,14 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
     db::backfill_search(&mut write_conn)
         .map_err(|e| StartError::Start(format!("cannot index existing groups for search: {e}")))?;
     let (writer, writer_handle) = Writer::spawn("db-writer", write_conn, WRITE_QUEUE, db::apply)?;
-    let sentry_keys = seed_sentry_keys(&config, &writer, &reads)?;
+    let sentry_keys = keys::seed(
+        "SENTRY_KEYS",
+        &config.seed_sentry_keys,
+        &writer,
+        db::Job::Key,
+        db::SENTRY_KEYS,
+        &reads,
+    )?;
     let server = config.common.bind()?;
     let addr = server.local_addr();
     let retention = retention::spawn(
@@ -138,27 +145,4 @@ pub fn run(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
         .with_thread(search_index)
         .with_thread(alert_sender)
         .with_finisher(move || writer_handle.finish()))
-}
-
-/// Creates the `SENTRY_KEYS` missing from the database; the active keys.
-fn seed_sentry_keys(
-    config: &Config,
-    writer: &Writer<db::Job, db::Outcome>,
-    reads: &shared::db::Pool,
-) -> Result<ActiveKeys, StartError> {
-    let now_ms = shared::time::now_ms();
-    for (project, public_key) in &config.seed_sentry_keys {
-        let job = db::Job::Key(KeyJob::Create {
-            project: project.clone(),
-            public_key: public_key.clone(),
-            now_ms,
-        });
-        writer
-            .submit(job)
-            .map_err(|e| StartError::Start(format!("cannot seed SENTRY_KEYS: {e:?}")))?;
-    }
-    let stored = db::SENTRY_KEYS
-        .list(&reads.get())
-        .map_err(|e| StartError::Start(format!("cannot read the Sentry keys: {e}")))?;
-    Ok(ActiveKeys::new(&stored))
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::conn::{Conn, Framing};
 use super::target::Target;
 use super::{ApiError, Policy, Request, Response, Router, Server, ServerOptions};
+use crate::fuzzing::{self, Mutator, Rng};
 use crate::shutdown::Shutdown;
 
 /// Well-formed requests the mutations start from.
@@ -54,75 +55,12 @@ const TOKENS: &[&[u8]] = &[
     b"\xff\xfe",
 ];
 
-/// A small deterministic generator (xorshift64*): failures reproduce from the seed printed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-/// One mutated request: a seed changed one to eight times.
-fn mutate(rng: &mut Rng) -> Vec<u8> {
-    let mut bytes = SEEDS[rng.below(SEEDS.len())].to_vec();
-    for _ in 0..=rng.below(8) {
-        let at = rng.below(bytes.len() + 1);
-        match rng.below(6) {
-            0 if !bytes.is_empty() => {
-                let i = rng.below(bytes.len());
-                bytes[i] ^= 1 << rng.below(8);
-            }
-            1 => {
-                let token = TOKENS[rng.below(TOKENS.len())];
-                bytes.splice(at..at, token.iter().copied());
-            }
-            2 => {
-                let end = (at + rng.below(16)).min(bytes.len());
-                bytes.drain(at..end);
-            }
-            3 => {
-                let end = (at + rng.below(32)).min(bytes.len());
-                let piece = bytes[at..end].to_vec();
-                for _ in 0..rng.below(4) {
-                    bytes.splice(at..at, piece.iter().copied());
-                }
-            }
-            4 => bytes.insert(at, rng.next() as u8),
-            _ => {
-                let other = SEEDS[rng.below(SEEDS.len())];
-                bytes.extend_from_slice(&other[rng.below(other.len())..]);
-            }
-        }
-    }
-    bytes
-}
-
-fn fuzz_budget() -> Duration {
-    let seconds = std::env::var("MONLIGHT_FUZZ_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2);
-    Duration::from_secs(seconds)
-}
-
-fn seed() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1);
-    std::env::var("MONLIGHT_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(nanos | 1)
-}
+/// The engine's mutations: any seed, cuts of up to 16 bytes.
+const MUTATOR: Mutator<'static> = Mutator {
+    seeds: SEEDS,
+    tokens: TOKENS,
+    max_cut: 16,
+};
 
 /// Reads every request off `bytes` as the server would, checking the parser's promises.
 fn parse_all(bytes: &[u8]) {
@@ -149,13 +87,11 @@ fn parse_all(bytes: &[u8]) {
 
 #[test]
 fn fuzz_request_parser_never_panics_and_keeps_its_promises() {
-    let seed = seed();
-    eprintln!("fuzz_request_parser seed {seed} (MONLIGHT_FUZZ_SEED to replay)");
-    let mut rng = Rng(seed);
-    let deadline = Instant::now() + fuzz_budget();
+    let mut rng = Rng::new(fuzzing::seed("fuzz_request_parser"));
+    let deadline = Instant::now() + fuzzing::budget();
     let mut cases = 0u64;
     while Instant::now() < deadline {
-        parse_all(&mutate(&mut rng));
+        parse_all(&MUTATOR.mutated_seed(&mut rng));
         cases += 1;
     }
     eprintln!("fuzz_request_parser: {cases} inputs");
@@ -171,8 +107,7 @@ fn boom(_: &(), _: &Request) -> Result<Response, ApiError> {
 
 #[test]
 fn fuzz_connection_loop_answers_or_closes_and_stays_healthy() {
-    let seed = seed();
-    eprintln!("fuzz_connection_loop seed {seed} (MONLIGHT_FUZZ_SEED to replay)");
+    let seed = fuzzing::seed("fuzz_connection_loop");
     let options = ServerOptions {
         idle_timeout: Duration::from_secs(1),
         workers: 2,
@@ -196,11 +131,11 @@ fn fuzz_connection_loop_answers_or_closes_and_stays_healthy() {
     let thread = server
         .spawn(router, Arc::new(()), shutdown.clone())
         .expect("server thread");
-    let mut rng = Rng(seed);
-    let deadline = Instant::now() + fuzz_budget();
+    let mut rng = Rng::new(seed);
+    let deadline = Instant::now() + fuzzing::budget();
     let mut cases = 0u64;
     while Instant::now() < deadline {
-        let request = mutate(&mut rng);
+        let request = MUTATOR.mutated_seed(&mut rng);
         let mut stream = TcpStream::connect(addr).expect("connect");
         let _ = stream.set_read_timeout(Some(Duration::from_millis(300)));
         let _ = stream.write_all(&request);

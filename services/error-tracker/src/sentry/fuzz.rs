@@ -10,9 +10,11 @@
 
 use std::borrow::Cow;
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{json, Map, Value};
+
+use shared::fuzzing::{self, Mutator, Rng};
 
 use super::{decode, envelope, event};
 use crate::ingest::{MAX_MESSAGE_BYTES, MAX_TRACEBACK_BYTES};
@@ -59,63 +61,19 @@ const TOKENS: &[&[u8]] = &[
     b"\xf0\x9f\x92\xa5",
 ];
 
-/// A small deterministic generator (xorshift64*): failures reproduce from the seed printed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-/// `bytes` changed one to eight times: bit flips, tokens spliced in, cuts, repeats, random
-/// bytes, pieces of other seeds.
-fn mutate_bytes(rng: &mut Rng, mut bytes: Vec<u8>) -> Vec<u8> {
-    for _ in 0..=rng.below(8) {
-        let at = rng.below(bytes.len() + 1);
-        match rng.below(6) {
-            0 if !bytes.is_empty() => {
-                let i = rng.below(bytes.len());
-                bytes[i] ^= 1 << rng.below(8);
-            }
-            1 => {
-                let token = TOKENS[rng.below(TOKENS.len())];
-                bytes.splice(at..at, token.iter().copied());
-            }
-            2 => {
-                let end = (at + rng.below(64)).min(bytes.len());
-                bytes.drain(at..end);
-            }
-            3 => {
-                let end = (at + rng.below(32)).min(bytes.len());
-                let piece = bytes[at..end].to_vec();
-                for _ in 0..rng.below(4) {
-                    bytes.splice(at..at, piece.iter().copied());
-                }
-            }
-            4 => bytes.insert(at, rng.next() as u8),
-            _ => {
-                let other = SEEDS[rng.below(SEEDS.len())];
-                bytes.extend_from_slice(&other[rng.below(other.len())..]);
-            }
-        }
-    }
-    bytes
-}
+/// Byte mutations of the seeds; cuts of up to 64 bytes.
+const MUTATOR: Mutator<'static> = Mutator {
+    seeds: SEEDS,
+    tokens: TOKENS,
+    max_cut: 64,
+};
 
 /// A random JSON value of the kinds an event's fields may wrongly hold.
 fn random_value(rng: &mut Rng) -> Value {
     match rng.below(10) {
         0 => Value::Null,
         1 => json!(rng.below(2) == 0),
-        2 => json!(rng.next() as i64),
+        2 => json!(rng.next_u64() as i64),
         3 => json!(-1.5e300),
         4 => json!(""),
         5 => json!("{{ default }}"),
@@ -274,7 +232,7 @@ fn check_decode(rng: &mut Rng, bytes: &[u8]) {
         Ok(decoded) => assert_eq!(&*decoded, bytes),
         Err(e) => assert!(e.status() == 413 && bytes.len() > max, "{e}"),
     }
-    let corrupt = mutate_bytes(rng, gz);
+    let corrupt = MUTATOR.mutate(rng, gz);
     for encoding in [Some("gzip"), Some("deflate"), Some("br")] {
         for body in [&corrupt[..], bytes] {
             if let Ok(decoded) = decode::decode(encoding, body, max) {
@@ -288,38 +246,16 @@ fn check_decode(rng: &mut Rng, bytes: &[u8]) {
     }
 }
 
-fn fuzz_budget() -> Duration {
-    let seconds = std::env::var("MONLIGHT_FUZZ_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2);
-    Duration::from_secs(seconds)
-}
-
-fn seed() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1);
-    std::env::var("MONLIGHT_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(nanos | 1)
-}
-
 #[test]
 fn fuzz_envelopes_and_bodies_never_panic_and_round_trip() {
-    let seed = seed();
-    eprintln!("sentry fuzz_envelopes seed {seed} (MONLIGHT_FUZZ_SEED to replay)");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(fuzzing::seed("sentry fuzz_envelopes"));
     for bytes in SEEDS {
         check_envelope(bytes);
     }
-    let deadline = Instant::now() + fuzz_budget();
+    let deadline = Instant::now() + fuzzing::budget();
     let mut cases = 0u64;
     while Instant::now() < deadline {
-        let seed_bytes = SEEDS[rng.below(SEEDS.len())].to_vec();
-        let bytes = mutate_bytes(&mut rng, seed_bytes);
+        let bytes = MUTATOR.mutated_seed(&mut rng);
         check_envelope(&bytes);
         if cases.is_multiple_of(8) {
             check_decode(&mut rng, &bytes);
@@ -331,14 +267,12 @@ fn fuzz_envelopes_and_bodies_never_panic_and_round_trip() {
 
 #[test]
 fn fuzz_events_never_panic_and_keep_the_limits() {
-    let seed = seed();
-    eprintln!("sentry fuzz_events seed {seed} (MONLIGHT_FUZZ_SEED to replay)");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(fuzzing::seed("sentry fuzz_events"));
     let events: Vec<Value> = EVENTS
         .iter()
         .map(|e| serde_json::from_slice(e).unwrap_or_else(|err| panic!("seed event: {err}")))
         .collect();
-    let deadline = Instant::now() + fuzz_budget();
+    let deadline = Instant::now() + fuzzing::budget();
     let mut cases = 0u64;
     while Instant::now() < deadline {
         let mut value = events[rng.below(events.len())].clone();
