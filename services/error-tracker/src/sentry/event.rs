@@ -280,6 +280,21 @@ impl<'a> Frame<'a> {
     fn path(&self) -> &'a str {
         self.abs_path.or(self.filename).unwrap_or("<unknown>")
     }
+
+    /// Whether the frame is the application's own for grouping: marked `in_app` and not in
+    /// a package directory (`node_modules`, `site-packages`, `dist-packages`) — browser SDKs
+    /// mark every frame in-app, and a source-mapped bundle shows which came from packages,
+    /// whose minified names change from build to build.
+    fn is_app(&self) -> bool {
+        let in_package = |path: &str| {
+            ["node_modules/", "site-packages/", "dist-packages/"]
+                .iter()
+                .any(|dir| path.starts_with(dir) || path.contains(&format!("/{dir}")))
+        };
+        self.in_app == Some(true)
+            && !self.abs_path.is_some_and(in_package)
+            && !self.filename.is_some_and(in_package)
+    }
 }
 
 /// The chain, oldest first: `exception.values`, or `exception` as an array (old protocol),
@@ -622,26 +637,20 @@ fn is_default_marker(part: &str) -> bool {
 }
 
 /// Sentry's default grouping, simplified: every exception's type and the module (else
-/// file) and function of its frames — in-app frames only when the event has any — never
-/// line numbers; with no frame at all, the type and the message.
+/// file) and function of its frames — the application's own frames ([`Frame::is_app`]) only
+/// when the event has any — never line numbers; with no frame at all, the type and the
+/// message.
 fn default_components(
     exceptions: &[Exception<'_>],
     message_template: &str,
     is_message_event: bool,
 ) -> Vec<String> {
-    let any_in_app = exceptions
-        .iter()
-        .flat_map(|e| &e.frames)
-        .any(|f| f.in_app == Some(true));
+    let any_in_app = exceptions.iter().flat_map(|e| &e.frames).any(Frame::is_app);
     let mut parts = Vec::new();
     let mut frames = 0;
     for e in exceptions {
         parts.push(format!("type:{}", e.ty));
-        for f in e
-            .frames
-            .iter()
-            .filter(|f| !any_in_app || f.in_app == Some(true))
-        {
+        for f in e.frames.iter().filter(|f| !any_in_app || f.is_app()) {
             let place = f.module.or(f.filename).unwrap_or("");
             parts.push(format!("frame:{place}:{}", f.function.unwrap_or("")));
             frames += 1;
@@ -1081,6 +1090,26 @@ mod tests {
         assert_ne!(report(bare("x")).fingerprint, report(bare("y")).fingerprint);
         assert_eq!(report(bare("x")).fingerprint, report(bare("x")).fingerprint);
         assert_eq!(report(bare("x")).traceback, "E: x");
+    }
+
+    #[test]
+    fn package_frames_marked_in_app_do_not_group() {
+        // A browser SDK marks every frame in-app; after source mapping, the SDK's own wrapper
+        // sits in node_modules with a minified name that changes from build to build.
+        let event = |wrapper: &str| {
+            json!({"platform": "javascript", "exception": {"values": [{"type": "TypeError", "value": "v",
+            "stacktrace": {"frames": [
+                {"filename": "../node_modules/@sentry/browser/src/helpers.ts", "function": wrapper, "in_app": true},
+                {"filename": "../src/checkout.js", "function": "checkout", "in_app": true}
+            ]}}]}})
+        };
+        assert_eq!(
+            report(event("HTMLButtonElement.r")).fingerprint,
+            report(event("HTMLButtonElement.q")).fingerprint
+        );
+        let mut other = event("r");
+        other["exception"]["values"][0]["stacktrace"]["frames"][1]["function"] = json!("pay");
+        assert_ne!(report(other).fingerprint, report(event("r")).fingerprint);
     }
 
     #[test]
