@@ -3,28 +3,8 @@
 //! language itself prints one, the request, the user, and everything else worth keeping in
 //! `extra`. See <https://develop.sentry.dev/sdk/data-model/event-payloads/>.
 //!
-//! **Tracebacks** are picked by the event's `platform` (else the frames' own `platform`, else
-//! their file extensions):
-//! - `python`: CPython's text (`Traceback (most recent call last):` / `  File "...", line N,
-//!   in f` / the source line / `Type: message`), chained exceptions oldest first. Sentry does
-//!   not say (SDK 2.x) whether `raise ... from` or an implicit context linked them, so the
-//!   separator is CPython's "During handling of the above exception, another exception
-//!   occurred:" — true of both usual patterns (`raise X from e` is nearly always written in an
-//!   `except` block) — unless the exception's `mechanism.source` says `__cause__`.
-//! - `javascript`, `node`: V8's (`TypeError: msg` / `    at fn (url:line:col)`), innermost
-//!   frame first; linked errors (`cause`) follow as `Caused by: ...` blocks.
-//! - `java`: the JVM's (`pkg.Type: msg` / `\tat pkg.Class.method(File.java:12)`), causes as
-//!   `Caused by: ...`.
-//! - `go`: a Go panic's frame pairs (`pkg.func(...)` / `\t/path/file.go:12`).
-//! - anything else: `Type: msg` / `  at module.function (file:line:col)`, innermost first.
-//!
-//! The Python and V8 forms stay readable by [`crate::fingerprint::locate`]. Frames outside
-//! the application (`in_app: false`) are printed like the others, as the runtimes do.
-//!
-//! **Grouping** is Sentry's, not `fingerprint.rs`'s: an explicit `fingerprint` wins (with
-//! `{{ default }}` standing for the default), else the types of the chain plus the module (or
-//! file) and function of its in-app frames, never line numbers, so an edit above the throw
-//! site does not open a new group. The key always starts with the project.
+//! The traceback is rendered by [`super::traceback`], the group key made by
+//! [`super::grouping`].
 //!
 //! Nothing here panics on any JSON: a field of the wrong type is ignored; only an event with
 //! nothing to show (no exception, no message) is refused.
@@ -32,6 +12,8 @@
 use serde_json::{Map, Value};
 use shared::http::ApiError;
 
+use super::grouping::grouping;
+use super::traceback::{render, Style};
 use crate::ingest::{cut_at_char_boundary, Report, MAX_MESSAGE_BYTES, MAX_TRACEBACK_BYTES};
 
 /// The `exception_type` of an event without an exception (`capture_message`, logging): the
@@ -238,27 +220,27 @@ impl<'a> Message<'a> {
 }
 
 /// One exception of the chain.
-struct Exception<'a> {
-    ty: &'a str,
-    module: Option<&'a str>,
-    value: &'a str,
+pub(super) struct Exception<'a> {
+    pub(super) ty: &'a str,
+    pub(super) module: Option<&'a str>,
+    pub(super) value: &'a str,
     /// Outermost first, as Sentry sends them.
-    frames: Vec<Frame<'a>>,
+    pub(super) frames: Vec<Frame<'a>>,
     /// Whether `mechanism.source` says it is the `__cause__` of the next one (Python).
-    cause: bool,
+    pub(super) cause: bool,
 }
 
 /// One stack frame; every field optional.
-struct Frame<'a> {
-    function: Option<&'a str>,
-    module: Option<&'a str>,
-    filename: Option<&'a str>,
-    abs_path: Option<&'a str>,
-    lineno: Option<u64>,
-    colno: Option<u64>,
-    context_line: Option<&'a str>,
-    in_app: Option<bool>,
-    platform: Option<&'a str>,
+pub(super) struct Frame<'a> {
+    pub(super) function: Option<&'a str>,
+    pub(super) module: Option<&'a str>,
+    pub(super) filename: Option<&'a str>,
+    pub(super) abs_path: Option<&'a str>,
+    pub(super) lineno: Option<u64>,
+    pub(super) colno: Option<u64>,
+    pub(super) context_line: Option<&'a str>,
+    pub(super) in_app: Option<bool>,
+    pub(super) platform: Option<&'a str>,
 }
 
 impl<'a> Frame<'a> {
@@ -277,7 +259,7 @@ impl<'a> Frame<'a> {
     }
 
     /// The path as the runtime prints it: absolute when known.
-    fn path(&self) -> &'a str {
+    pub(super) fn path(&self) -> &'a str {
         self.abs_path.or(self.filename).unwrap_or("<unknown>")
     }
 
@@ -285,7 +267,7 @@ impl<'a> Frame<'a> {
     /// a package directory (`node_modules`, `site-packages`, `dist-packages`) — browser SDKs
     /// mark every frame in-app, and a source-mapped bundle shows which came from packages,
     /// whose minified names change from build to build.
-    fn is_app(&self) -> bool {
+    pub(super) fn is_app(&self) -> bool {
         let in_package = |path: &str| {
             ["node_modules/", "site-packages/", "dist-packages/"]
                 .iter()
@@ -370,297 +352,6 @@ fn message_stack(fields: &Map<String, Value>) -> Vec<Frame<'_>> {
             .and_then(|t| t.get("stacktrace"))
             .or(fields.get("stacktrace")),
     )
-}
-
-// ---------------------------------------------------------------------------
-// Rendering tracebacks
-// ---------------------------------------------------------------------------
-
-/// The traceback dialect of an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Style {
-    Python,
-    V8,
-    Java,
-    Go,
-    Generic,
-}
-
-impl Style {
-    fn of(fields: &Map<String, Value>, exceptions: &[Exception<'_>]) -> Style {
-        let from_platform = |p: &str| match p {
-            "python" => Some(Style::Python),
-            "javascript" | "node" => Some(Style::V8),
-            "java" => Some(Style::Java),
-            "go" => Some(Style::Go),
-            _ => None,
-        };
-        if let Some(style) = str_field(fields, "platform").and_then(from_platform) {
-            return style;
-        }
-        let frames = || exceptions.iter().flat_map(|e| &e.frames);
-        if let Some(style) = frames().find_map(|f| f.platform.and_then(from_platform)) {
-            return style;
-        }
-        let by_extension = |f: &Frame<'_>| {
-            let path = f.path();
-            let ext = path.rsplit_once('.').map_or("", |(_, ext)| ext);
-            let ext = ext.split(['?', '#', ':']).next().unwrap_or("");
-            match ext {
-                "py" => Some(Style::Python),
-                "js" | "mjs" | "cjs" | "ts" | "jsx" | "tsx" => Some(Style::V8),
-                "java" | "kt" | "scala" | "groovy" => Some(Style::Java),
-                "go" => Some(Style::Go),
-                _ => None,
-            }
-        };
-        frames().find_map(by_extension).unwrap_or(Style::Generic)
-    }
-}
-
-/// The whole chain as text in `style`.
-fn render(style: Style, exceptions: &[Exception<'_>]) -> String {
-    let mut out = String::new();
-    match style {
-        Style::Python => {
-            for (i, e) in exceptions.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(if exceptions[i - 1].cause {
-                        "\nThe above exception was the direct cause of the following exception:\n\n"
-                    } else {
-                        "\nDuring handling of the above exception, another exception occurred:\n\n"
-                    });
-                }
-                render_python(&mut out, e);
-            }
-        }
-        // The others print the most recent exception first and its causes after it.
-        _ => {
-            for (i, e) in exceptions.iter().rev().enumerate() {
-                if i > 0 {
-                    out.push_str("Caused by: ");
-                }
-                match style {
-                    Style::V8 => render_v8(&mut out, e),
-                    Style::Java => render_java(&mut out, e),
-                    Style::Go => render_go(&mut out, e),
-                    _ => render_generic(&mut out, e),
-                }
-            }
-        }
-    }
-    while out.ends_with('\n') {
-        out.pop();
-    }
-    out
-}
-
-/// `Type: value`, or `Type` alone when the value is empty (as CPython, V8 and the JVM print).
-fn headline(out: &mut String, ty: &str, value: &str) {
-    out.push_str(ty);
-    if !value.is_empty() {
-        out.push_str(": ");
-        out.push_str(value);
-    }
-    out.push('\n');
-}
-
-fn push_line_number(out: &mut String, n: Option<u64>) {
-    match n {
-        Some(n) => out.push_str(&n.to_string()),
-        None => out.push('?'),
-    }
-}
-
-fn render_python(out: &mut String, e: &Exception<'_>) {
-    if !e.frames.is_empty() {
-        out.push_str("Traceback (most recent call last):\n");
-    }
-    for f in &e.frames {
-        out.push_str("  File \"");
-        out.push_str(f.path());
-        out.push_str("\", line ");
-        push_line_number(out, f.lineno);
-        out.push_str(", in ");
-        out.push_str(f.function.unwrap_or("<module>"));
-        out.push('\n');
-        if let Some(code) = f.context_line.map(str::trim).filter(|c| !c.is_empty()) {
-            out.push_str("    ");
-            out.push_str(code);
-            out.push('\n');
-        }
-    }
-    // CPython names classes outside `builtins` with their module: `shop.errors.PaymentError`.
-    match e.module.filter(|m| *m != "builtins") {
-        Some(module) => headline(out, &format!("{module}.{}", e.ty), e.value),
-        None => headline(out, e.ty, e.value),
-    }
-}
-
-fn render_v8(out: &mut String, e: &Exception<'_>) {
-    headline(out, e.ty, e.value);
-    for f in e.frames.iter().rev() {
-        out.push_str("    at ");
-        let function = f.function.filter(|f| !f.is_empty());
-        if let Some(function) = function {
-            out.push_str(function);
-            out.push_str(" (");
-        }
-        out.push_str(f.path());
-        if let Some(line) = f.lineno {
-            out.push_str(&format!(":{line}"));
-            if let Some(col) = f.colno {
-                out.push_str(&format!(":{col}"));
-            }
-        }
-        if function.is_some() {
-            out.push(')');
-        }
-        out.push('\n');
-    }
-}
-
-fn render_java(out: &mut String, e: &Exception<'_>) {
-    match e.module {
-        Some(module) => headline(out, &format!("{module}.{}", e.ty), e.value),
-        None => headline(out, e.ty, e.value),
-    }
-    for f in e.frames.iter().rev() {
-        out.push_str("\tat ");
-        if let Some(module) = f.module {
-            out.push_str(module);
-            out.push('.');
-        }
-        out.push_str(f.function.unwrap_or("<unknown>"));
-        out.push('(');
-        match (f.filename, f.lineno) {
-            (Some(file), Some(line)) => out.push_str(&format!("{file}:{line}")),
-            (Some(file), None) => out.push_str(file),
-            (None, _) => out.push_str("Unknown Source"),
-        }
-        out.push_str(")\n");
-    }
-}
-
-fn render_go(out: &mut String, e: &Exception<'_>) {
-    headline(out, e.ty, e.value);
-    for f in e.frames.iter().rev() {
-        out.push('\n');
-        if let Some(module) = f.module {
-            out.push_str(module);
-            out.push('.');
-        }
-        out.push_str(f.function.unwrap_or("<unknown>"));
-        out.push_str("(...)\n\t");
-        out.push_str(f.path());
-        out.push(':');
-        push_line_number(out, f.lineno);
-    }
-    if !e.frames.is_empty() {
-        out.push('\n');
-    }
-}
-
-fn render_generic(out: &mut String, e: &Exception<'_>) {
-    headline(out, e.ty, e.value);
-    for f in e.frames.iter().rev() {
-        out.push_str("  at ");
-        if let Some(module) = f.module {
-            out.push_str(module);
-            out.push('.');
-        }
-        out.push_str(f.function.unwrap_or("<unknown>"));
-        out.push_str(" (");
-        out.push_str(f.path());
-        out.push(':');
-        push_line_number(out, f.lineno);
-        if let Some(col) = f.colno {
-            out.push_str(&format!(":{col}"));
-        }
-        out.push_str(")\n");
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Grouping
-// ---------------------------------------------------------------------------
-
-/// The group key: lower-case hex MD5 of the project and the grouping components, each
-/// length-prefixed so no two different lists hash the same bytes.
-fn grouping(
-    project: &str,
-    fields: &Map<String, Value>,
-    exceptions: &[Exception<'_>],
-    message_template: &str,
-    is_message_event: bool,
-) -> String {
-    let default = default_components(exceptions, message_template, is_message_event);
-    let custom: Vec<String> = match fields.get("fingerprint") {
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| match p {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                Value::Bool(b) => Some(b.to_string()),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    let mut ctx = md5::Context::new();
-    let mut consume = |part: &str| {
-        ctx.consume(part.len().to_string());
-        ctx.consume(":");
-        ctx.consume(part);
-    };
-    consume(project);
-    if custom.is_empty() {
-        default.iter().for_each(|p| consume(p));
-    } else {
-        for part in &custom {
-            if is_default_marker(part) {
-                default.iter().for_each(|p| consume(p));
-            } else {
-                consume(&format!("custom:{part}"));
-            }
-        }
-    }
-    format!("{:x}", ctx.finalize())
-}
-
-/// `{{ default }}`, `{{default}}` and other spacings.
-fn is_default_marker(part: &str) -> bool {
-    part.trim()
-        .strip_prefix("{{")
-        .and_then(|p| p.strip_suffix("}}"))
-        .is_some_and(|p| p.trim() == "default")
-}
-
-/// Sentry's default grouping, simplified: every exception's type and the module (else
-/// file) and function of its frames — the application's own frames ([`Frame::is_app`]) only
-/// when the event has any — never line numbers; with no frame at all, the type and the
-/// message.
-fn default_components(
-    exceptions: &[Exception<'_>],
-    message_template: &str,
-    is_message_event: bool,
-) -> Vec<String> {
-    let any_in_app = exceptions.iter().flat_map(|e| &e.frames).any(Frame::is_app);
-    let mut parts = Vec::new();
-    let mut frames = 0;
-    for e in exceptions {
-        parts.push(format!("type:{}", e.ty));
-        for f in e.frames.iter().filter(|f| !any_in_app || f.is_app()) {
-            let place = f.module.or(f.filename).unwrap_or("");
-            parts.push(format!("frame:{place}:{}", f.function.unwrap_or("")));
-            frames += 1;
-        }
-    }
-    if frames == 0 || is_message_event {
-        let ty = exceptions.last().map_or(MESSAGE_TYPE, |e| e.ty);
-        parts = vec![format!("type:{ty}"), format!("message:{message_template}")];
-    }
-    parts
 }
 
 // ---------------------------------------------------------------------------
@@ -806,7 +497,7 @@ fn bounded_extra(mut extra: Map<String, Value>) -> String {
 // ---------------------------------------------------------------------------
 
 /// A non-empty string field.
-fn str_field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+pub(super) fn str_field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     object.get(key).and_then(non_empty)
 }
 

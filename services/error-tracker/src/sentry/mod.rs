@@ -7,7 +7,8 @@
 //! - [`auth`]: the public key of an `X-Sentry-Auth` header or a DSN.
 //! - [`envelope`]: the envelope format (`/api/<id>/envelope/`): a header line, then items.
 //! - [`event`]: one error event (an envelope `event` item or a `store` body) → a report, with
-//!   the traceback rendered as the language prints it and Sentry-style grouping.
+//!   the traceback rendered as the language prints it (`traceback`) and Sentry-style
+//!   grouping (`grouping`).
 //!
 //! Everything but [`api`] is pure: no I/O, no panic on any input. What is not an error event
 //! (transactions, sessions, client reports, attachments) is parsed as an envelope item and
@@ -18,6 +19,8 @@ pub mod auth;
 pub mod decode;
 pub mod envelope;
 pub mod event;
+mod grouping;
+mod traceback;
 
 #[cfg(test)]
 mod fuzz;
