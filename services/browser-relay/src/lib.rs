@@ -99,6 +99,7 @@ fn cors_headers(
 /// once the body is read), CORS and Sentry's rate-limit header on every answer.
 const TUNNEL: Policy<State> = Policy::open()
     .rate(RateClass::PerClient)
+    .max_body(tunnel::MAX_TUNNEL_BODY)
     .headers(tunnel_headers);
 
 fn tunnel_headers(

@@ -18,10 +18,28 @@ use crate::browser::{self, enqueue};
 use crate::db::{Payload, Upstream};
 use crate::State;
 
+/// Largest envelope as sent: a browser event with its breadcrumbs is often larger than the
+/// other browser endpoints' `MAX_BODY_SIZE`; what is queued is much smaller (see
+/// [`UNKEPT_FIELDS`]).
+pub const MAX_TUNNEL_BODY: usize = 256 * 1024;
+
+/// Event fields the error-tracker does not keep, dropped before the event is queued.
+const UNKEPT_FIELDS: &[&str] = &[
+    "breadcrumbs",
+    "debug_meta",
+    "modules",
+    "threads",
+    "spans",
+    "measurements",
+];
+
 /// `POST /api/browser/sentry`.
 pub fn envelope(state: &State, request: &Request) -> Result<Response, ApiError> {
-    let max = state.config.common.http.max_body_size;
-    let body = decode::decode(request.header("Content-Encoding"), request.body(), max)?;
+    let body = decode::decode(
+        request.header("Content-Encoding"),
+        request.body(),
+        decode::MAX_DECODED_BYTES,
+    )?;
     let envelope = envelope::parse(&body)?;
     let key = envelope
         .dsn()
@@ -40,6 +58,9 @@ pub fn envelope(state: &State, request: &Request) -> Result<Response, ApiError> 
                 index + 1
             ))
         })?;
+        if let Value::Object(fields) = &mut event {
+            fields.retain(|name, _| !UNKEPT_FIELDS.contains(&name.as_str()));
+        }
         symbolicate(state, &project, &mut event);
         // Refused here, with the reason, rather than queued and refused upstream.
         event::to_report(&event, &project)?;

@@ -102,6 +102,22 @@ fn a_tunneled_event_arrives_symbolicated_under_the_keys_project() {
 }
 
 #[test]
+fn an_event_with_large_breadcrumbs_is_accepted_and_arrives() {
+    let stack = Stack::start(&[]);
+    let mut event = browser_event("0123456789abcdef0123456789abcdef");
+    let crumb = json!({"category": "console", "message": "x".repeat(1000)});
+    event["breadcrumbs"] = json!({"values": vec![crumb; 150]});
+    let body = envelope(DSN, &event);
+    assert!(body.len() > 150_000, "{} bytes", body.len());
+    let answer = tunnel(stack.relay(), &body);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let groups = wait_for_groups(stack.errors_addr, 1);
+    assert_eq!(groups[0]["exception_type"], "TypeError");
+    let too_big = vec![b'x'; 300 * 1024];
+    assert_eq!(tunnel(stack.relay(), &too_big).status, 413);
+}
+
+#[test]
 fn the_envelope_dsn_must_name_an_active_key() {
     let stack = Stack::start(&[]);
     let event = browser_event("0123456789abcdef0123456789abcdef");
