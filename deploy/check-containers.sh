@@ -54,15 +54,19 @@ RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target x86_64-
 echo "== images (podman build, final stage of deploy/docker/*.Dockerfile)"
 for bin in "${services[@]}"; do
   art="$work/artifacts-$bin"
-  mkdir -p "$art/out/etc/ssl/certs" "$art/out/data"
+  mkdir -p "$art/out/etc" "$art/out/data"
   cp "target/x86_64-unknown-linux-gnu/release/$bin" "$art/out/"
-  cp /etc/ssl/certs/ca-certificates.crt "$art/out/etc/ssl/certs/"
   echo 'monlight:x:10001:10001::/data:/sbin/nologin' > "$art/out/etc/passwd"
   echo 'monlight:x:10001:' > "$art/out/etc/group"
   podman build -q --format docker --build-context "artifacts=$art" \
     -f "deploy/docker/$bin.Dockerfile" -t "monlight/$bin:latest" . >/dev/null
   size=$(podman image inspect "monlight/$bin:latest" --format '{{.Size}}')
-  echo "image monlight/$bin:latest: $size bytes ($((size / 1024)) KiB)"
+  binary=$(wc -c < "$art/out/$bin" | tr -d ' ')
+  if [ "$size" -le 5000000 ]; then
+    echo "PASS image monlight/$bin:latest: $size bytes (binary $binary bytes), within 5 MB"
+  else
+    echo "FAIL image monlight/$bin:latest: $size bytes (binary $binary bytes), over 5 MB"; status=1
+  fi
 done
 
 echo "== each image alone: healthcheck, user, SIGTERM"
