@@ -7,10 +7,13 @@
 #   3. each image alone: healthy via its own --healthcheck, runs as 10001, and `podman stop -t 5`
 #      ends it within 1 s with exit code 0;
 #   4. deploy/docker-compose.test.yml up through podman's Docker-compatible socket, the smoke
-#      test on 15010, deploy/backup.sh from the live volumes and restore.sh into a stopped
-#      service, deploy/upgrade.sh (rolling restart; a broken image stops it and its printed
-#      rollback steps work), each container's peak memory under its 30 MB limit, then down.
+#      test on 15010, deploy/backup.sh from the live volumes (host sqlite3) and through each
+#      container's own `backup -` (BACKUP_VIA=exec), restore.sh into a stopped service,
+#      deploy/upgrade.sh (rolling restart; a broken image stops it and its printed rollback
+#      steps work), each container's peak memory under its 30 MB limit, then down.
 # Installs podman, runc and docker-compose (Debian) when missing. Needs root (CI runs as root).
+# Leaves nothing running: its containers' conmon monitors (which outlive a removed container
+# here) and the podman API service it started are stopped by pid on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
@@ -137,6 +140,23 @@ if ! command -v sqlite3 >/dev/null; then
 fi
 before=$(curl -fsS http://127.0.0.1:15010/health | sed -n 's/.*"errors_total":\([0-9]*\).*/\1/p')
 COMPOSE_PROJECT="$project" DOCKER=podman BACKUP_DIR="$work/backups" sh deploy/backup.sh >/dev/null || status=1
+# The same through each container's own `/<service> backup -` (no sqlite3 in the images).
+if COMPOSE_PROJECT="$project" DOCKER=podman BACKUP_VIA=exec BACKUP_DIR="$work/exec-backups" \
+  sh deploy/backup.sh > "$work/exec-backup.log" 2>&1; then
+  run=$(find "$work/exec-backups" -mindepth 1 -maxdepth 1 -type d)
+  bad=""
+  for svc in "${services[@]}"; do
+    [ "$(sqlite3 "$run/$svc.db" 'PRAGMA integrity_check' 2>&1)" = ok ] || bad="$bad $svc"
+  done
+  groups=$(sqlite3 "$run/error-tracker.db" 'SELECT count(*) FROM errors' 2>&1)
+  if [ -z "$bad" ] && [ "$groups" = "$before" ]; then
+    echo "PASS backup.sh BACKUP_VIA=exec: the four databases streamed out of their containers, integrity ok, error-tracker's $groups groups"
+  else
+    echo "FAIL backup.sh BACKUP_VIA=exec: integrity failed for:${bad:- none}; $groups groups, wanted $before"; status=1
+  fi
+else
+  echo "FAIL backup.sh BACKUP_VIA=exec"; cat "$work/exec-backup.log"; status=1
+fi
 # Something after the backup, then restore: it must be gone again.
 curl -fsS -o /dev/null -X POST http://127.0.0.1:15010/api/errors -H 'X-API-Key: test-key-0123456789abcdef' \
   -H 'content-type: application/json' -d '{"project":"after-backup","exception_type":"E","message":"m","traceback":"E: m"}'
