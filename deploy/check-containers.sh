@@ -36,6 +36,19 @@ cleanup() {
     kill "$svc_pid" 2>/dev/null || true
   fi
   podman rm -f -v -t 0 "$project-alone" >/dev/null 2>&1 || true
+  # conmon, the monitor podman starts per container, has the container's name on its command
+  # line (`-n <name>`; ours are $project-alone and ${project}_<service>_1): stop ours, and
+  # only ours, by pid.
+  stopped=0
+  for cmdline in /proc/[0-9]*/cmdline; do
+    pid=${cmdline#/proc/}
+    pid=${pid%/cmdline}
+    args=$(tr '\0' ' ' < "$cmdline" 2>/dev/null) || continue
+    case $args in
+      *conmon\ *"-n $project"[-_]*) kill "$pid" 2>/dev/null && stopped=$((stopped + 1)) ;;
+    esac
+  done
+  [ "$stopped" = 0 ] || echo "cleanup: stopped $stopped conmon process(es) of this run's containers"
   rm -rf "$work"
 }
 trap cleanup EXIT
