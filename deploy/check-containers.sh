@@ -7,10 +7,13 @@
 #   3. each image alone: healthy via its own --healthcheck, runs as 10001, and `podman stop -t 5`
 #      ends it within 1 s with exit code 0;
 #   4. deploy/docker-compose.test.yml up through podman's Docker-compatible socket, the smoke
-#      test on 15010, deploy/backup.sh from the live volumes and restore.sh into a stopped
-#      service, deploy/upgrade.sh (rolling restart; a broken image stops it and its printed
-#      rollback steps work), each container's peak memory under its 30 MB limit, then down.
+#      test on 15010, deploy/backup.sh from the live volumes (host sqlite3) and through each
+#      container's own `backup -` (BACKUP_VIA=exec), restore.sh into a stopped service,
+#      deploy/upgrade.sh (rolling restart; a broken image stops it and its printed rollback
+#      steps work), each container's peak memory under its 30 MB limit, then down.
 # Installs podman, runc and docker-compose (Debian) when missing. Needs root (CI runs as root).
+# Leaves nothing running: its containers' conmon monitors (which outlive a removed container
+# here) and the podman API service it started are stopped by pid on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
@@ -33,6 +36,19 @@ cleanup() {
     kill "$svc_pid" 2>/dev/null || true
   fi
   podman rm -f -v -t 0 "$project-alone" >/dev/null 2>&1 || true
+  # conmon, the monitor podman starts per container, has the container's name on its command
+  # line (`-n <name>`; ours are $project-alone and ${project}_<service>_1): stop ours, and
+  # only ours, by pid.
+  stopped=0
+  for cmdline in /proc/[0-9]*/cmdline; do
+    pid=${cmdline#/proc/}
+    pid=${pid%/cmdline}
+    args=$(tr '\0' ' ' < "$cmdline" 2>/dev/null) || continue
+    case $args in
+      *conmon\ *"-n $project"[-_]*) kill "$pid" 2>/dev/null && stopped=$((stopped + 1)) ;;
+    esac
+  done
+  [ "$stopped" = 0 ] || echo "cleanup: stopped $stopped conmon process(es) of this run's containers"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -54,15 +70,19 @@ RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target x86_64-
 echo "== images (podman build, final stage of deploy/docker/*.Dockerfile)"
 for bin in "${services[@]}"; do
   art="$work/artifacts-$bin"
-  mkdir -p "$art/out/etc/ssl/certs" "$art/out/data"
+  mkdir -p "$art/out/etc" "$art/out/data"
   cp "target/x86_64-unknown-linux-gnu/release/$bin" "$art/out/"
-  cp /etc/ssl/certs/ca-certificates.crt "$art/out/etc/ssl/certs/"
   echo 'monlight:x:10001:10001::/data:/sbin/nologin' > "$art/out/etc/passwd"
   echo 'monlight:x:10001:' > "$art/out/etc/group"
   podman build -q --format docker --build-context "artifacts=$art" \
     -f "deploy/docker/$bin.Dockerfile" -t "monlight/$bin:latest" . >/dev/null
   size=$(podman image inspect "monlight/$bin:latest" --format '{{.Size}}')
-  echo "image monlight/$bin:latest: $size bytes ($((size / 1024)) KiB)"
+  binary=$(wc -c < "$art/out/$bin" | tr -d ' ')
+  if [ "$size" -le 5000000 ]; then
+    echo "PASS image monlight/$bin:latest: $size bytes (binary $binary bytes), within 5 MB"
+  else
+    echo "FAIL image monlight/$bin:latest: $size bytes (binary $binary bytes), over 5 MB"; status=1
+  fi
 done
 
 echo "== each image alone: healthcheck, user, SIGTERM"
@@ -133,6 +153,23 @@ if ! command -v sqlite3 >/dev/null; then
 fi
 before=$(curl -fsS http://127.0.0.1:15010/health | sed -n 's/.*"errors_total":\([0-9]*\).*/\1/p')
 COMPOSE_PROJECT="$project" DOCKER=podman BACKUP_DIR="$work/backups" sh deploy/backup.sh >/dev/null || status=1
+# The same through each container's own `/<service> backup -` (no sqlite3 in the images).
+if COMPOSE_PROJECT="$project" DOCKER=podman BACKUP_VIA=exec BACKUP_DIR="$work/exec-backups" \
+  sh deploy/backup.sh > "$work/exec-backup.log" 2>&1; then
+  run=$(find "$work/exec-backups" -mindepth 1 -maxdepth 1 -type d)
+  bad=""
+  for svc in "${services[@]}"; do
+    [ "$(sqlite3 "$run/$svc.db" 'PRAGMA integrity_check' 2>&1)" = ok ] || bad="$bad $svc"
+  done
+  groups=$(sqlite3 "$run/error-tracker.db" 'SELECT count(*) FROM errors' 2>&1)
+  if [ -z "$bad" ] && [ "$groups" = "$before" ]; then
+    echo "PASS backup.sh BACKUP_VIA=exec: the four databases streamed out of their containers, integrity ok, error-tracker's $groups groups"
+  else
+    echo "FAIL backup.sh BACKUP_VIA=exec: integrity failed for:${bad:- none}; $groups groups, wanted $before"; status=1
+  fi
+else
+  echo "FAIL backup.sh BACKUP_VIA=exec"; cat "$work/exec-backup.log"; status=1
+fi
 # Something after the backup, then restore: it must be gone again.
 curl -fsS -o /dev/null -X POST http://127.0.0.1:15010/api/errors -H 'X-API-Key: test-key-0123456789abcdef' \
   -H 'content-type: application/json' -d '{"project":"after-backup","exception_type":"E","message":"m","traceback":"E: m"}'

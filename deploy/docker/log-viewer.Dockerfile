@@ -2,16 +2,15 @@
 #   docker build -f deploy/docker/log-viewer.Dockerfile -t monlight/log-viewer .
 # The "artifacts" stage compiles it; CI (no registry for the Rust image here) builds the same
 # file with the binary from the host: --build-context artifacts=<dir holding log-viewer, etc/, data/>
-# (see scripts/check-deploy.sh).
+# (see deploy/check-containers.sh). No CA file: this service makes no TLS connection.
 
 FROM docker.io/library/rust:1.91-bookworm AS artifacts
 WORKDIR /src
 COPY . .
 RUN RUSTFLAGS="-C target-feature=+crt-static" \
       cargo build --release --locked --target x86_64-unknown-linux-gnu --bin log-viewer \
- && mkdir -p /out/etc/ssl/certs /out/data \
+ && mkdir -p /out/etc /out/data \
  && cp target/x86_64-unknown-linux-gnu/release/log-viewer /out/log-viewer \
- && cp /etc/ssl/certs/ca-certificates.crt /out/etc/ssl/certs/ \
  && echo 'monlight:x:10001:10001::/data:/sbin/nologin' > /out/etc/passwd \
  && echo 'monlight:x:10001:' > /out/etc/group
 
@@ -21,8 +20,7 @@ COPY --from=artifacts --chown=10001:10001 /out/data/ /data/
 COPY --from=artifacts /out/log-viewer /log-viewer
 ENV BIND=0.0.0.0 \
     PORT=8000 \
-    DATABASE_PATH=/data/logs.db \
-    SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+    DATABASE_PATH=/data/logs.db
 USER 10001:10001
 EXPOSE 8000
 VOLUME ["/data"]

@@ -1,8 +1,9 @@
-//! The common `main`: `--help`, `--version`, `--healthcheck`, logging, signals, exit codes,
-//! and [`Running`], the handle a service's `run()` returns.
+//! The common `main`: `--help`, `--version`, `--healthcheck`, `backup <dest>`, logging,
+//! signals, exit codes, and [`Running`], the handle a service's `run()` returns.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use crate::config::{ConfigError, Env, COMMON_VARS_HELP};
 use crate::db::DbError;
 use crate::health::Watchdog;
+use crate::service::Defaults;
 use crate::shutdown::Shutdown;
 
 /// What a binary says about itself in `--help` and `--version`.
@@ -121,17 +123,36 @@ impl Running {
     }
 }
 
-/// The whole `main` of a service binary. Never returns.
-pub fn main(about: &About, start: impl FnOnce(&Env, Shutdown) -> Result<Running, StartError>) -> ! {
+/// The whole `main` of a service binary; `defaults` say where its database is by default
+/// (for `backup`). Never returns.
+pub fn main(
+    about: &About,
+    defaults: &Defaults,
+    start: impl FnOnce(&Env, Shutdown) -> Result<Running, StartError>,
+) -> ! {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None => {}
         Some("--help" | "-h") => {
             println!(
-                "{} {} — {}\n\nUsage: {} [--help | --version | --healthcheck]\n\nEnvironment (empty = unset):\n{}{}",
+                "{} {} — {}\n\nUsage: {} [--help | --version | --healthcheck | backup <dest-file>]\n\n\
+                 backup <dest-file>: an online, integrity-checked copy of the database at\n\
+                 DATABASE_PATH (safe while the service runs); <dest-file> must not exist;\n\
+                 `-` writes the copy to stdout.\n\n\
+                 Environment (empty = unset):\n{}{}",
                 about.name, about.version, about.summary, about.name, COMMON_VARS_HELP, about.vars
             );
             std::process::exit(0);
+        }
+        Some("backup") => {
+            let code = match args.as_slice() {
+                [_, dest] => backup(about, &defaults.database_path(&Env::from_process()), dest),
+                _ => {
+                    eprintln!("{}: usage: {} backup <dest-file>", about.name, about.name);
+                    2
+                }
+            };
+            std::process::exit(code);
         }
         Some("--version" | "-V") => {
             println!("{} {}", about.name, about.version);
@@ -218,6 +239,38 @@ fn log_panics() {
             thread.name().unwrap_or("unnamed")
         );
     }));
+}
+
+/// `backup <dest>`: copies the database at `source` to the new file `dest`, or to stdout when
+/// `dest` is `-`; 0 when the copy is made and checked, 1 otherwise (a message on stderr,
+/// nothing left at `dest`).
+fn backup(about: &About, source: &Path, dest: &str) -> i32 {
+    let result = if dest == "-" {
+        crate::backup::backup_to_writer(source, &mut std::io::stdout().lock())
+    } else {
+        crate::backup::backup(source, Path::new(dest))
+    };
+    match result {
+        Ok(done) => {
+            // With `-`, stdout is the copy: the report goes to stderr.
+            let report = format!(
+                "{}: backup of {} -> {dest} ({} bytes, integrity ok)",
+                about.name,
+                source.display(),
+                done.bytes
+            );
+            if dest == "-" {
+                eprintln!("{report}");
+            } else {
+                println!("{report}");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("{}: backup of {} failed: {e}", about.name, source.display());
+            1
+        }
+    }
 }
 
 /// `GET /health` on `127.0.0.1:$PORT` with a 2 s timeout: 0 on a 200, 1 otherwise.

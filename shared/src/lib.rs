@@ -6,6 +6,7 @@
 //! [`http::Router`] and their own state.
 
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod db;

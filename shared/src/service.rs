@@ -23,6 +23,14 @@ pub struct Defaults {
     pub http: HttpDefaults,
 }
 
+impl Defaults {
+    /// `DATABASE_PATH`, or this service's default: where the service (and its `backup`
+    /// subcommand) finds its database.
+    pub fn database_path(&self, env: &Env) -> PathBuf {
+        PathBuf::from(env.get_or("DATABASE_PATH", self.database_path))
+    }
+}
+
 /// The settings every service reads: `API_KEY`, `DATABASE_PATH`, the HTTP ones and
 /// `UI_LINKS`.
 #[derive(Debug, Clone)]
@@ -42,7 +50,7 @@ impl CommonConfig {
     pub fn from_env(env: &Env, defaults: Defaults) -> Result<CommonConfig, ConfigError> {
         Ok(CommonConfig {
             api_key: Secret::new(env.required(defaults.api_key_var)?),
-            database_path: PathBuf::from(env.get_or("DATABASE_PATH", defaults.database_path)),
+            database_path: defaults.database_path(env),
             http: HttpConfig::from_env(env, defaults.http)?,
             ui_links: match env.get("UI_LINKS") {
                 Some(text) => UiLinks::parse(&text)?,

@@ -4,6 +4,7 @@
 
 mod aggregation;
 mod api;
+mod backup;
 mod bad_input;
 mod prometheus;
 mod support;
