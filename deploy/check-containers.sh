@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the images for real with podman (no Docker engine needed):
-#   1. static glibc binaries on the host (RUSTFLAGS=+crt-static, x86_64-unknown-linux-gnu);
+#   1. static glibc binaries on the host (RUSTFLAGS=+crt-static, packed relative relocations
+#      (DT_RELR: a static PIE 0.15 MB smaller), x86_64-unknown-linux-gnu);
 #   2. each deploy/docker/<service>.Dockerfile built with the binary from the host
 #      (--build-context artifacts=<dir>, replacing the Rust build stage, whose base image CI
 #      cannot pull) — the final stage is the one users build; prints each image's size;
@@ -64,7 +65,7 @@ CONF
 export CONTAINERS_CONF="$work/containers.conf"
 
 echo "== static binaries (x86_64-unknown-linux-gnu, crt-static)"
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target x86_64-unknown-linux-gnu \
+RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" cargo build --release --target x86_64-unknown-linux-gnu \
   -p error-tracker -p log-viewer -p metrics-collector -p browser-relay --bins 2>&1 | tail -n 1
 
 echo "== images (podman build, final stage of deploy/docker/*.Dockerfile)"

@@ -8,7 +8,7 @@
 FROM docker.io/library/rust:1.91-bookworm AS artifacts
 WORKDIR /src
 COPY . .
-RUN RUSTFLAGS="-C target-feature=+crt-static" \
+RUN RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" \
       cargo build --release --locked --target x86_64-unknown-linux-gnu --bin error-tracker \
  && mkdir -p /out/etc /out/data \
  && cp target/x86_64-unknown-linux-gnu/release/error-tracker /out/error-tracker \

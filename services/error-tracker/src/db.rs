@@ -707,17 +707,19 @@ fn with_list_trends(
         return Ok(groups);
     }
     let first_hour = now_ms / HOUR_MS - (LIST_TREND_HOURS - 1);
-    let ids: Vec<String> = groups.iter().map(|g| g.id.to_string()).collect();
-    let ids = format!("[{}]", ids.join(","));
     let mut counts: std::collections::HashMap<i64, Vec<i64>> = groups
         .iter()
         .map(|g| (g.id, vec![0; LIST_TREND_HOURS as usize]))
         .collect();
-    let mut statement = conn.prepare_cached(
+    // One placeholder per listed group (a page holds at most 200).
+    let placeholders = vec!["?"; groups.len()].join(", ");
+    let mut statement = conn.prepare_cached(&format!(
         "SELECT error_id, hour, count FROM error_hourly
-         WHERE error_id IN (SELECT value FROM json_each(?1)) AND hour >= ?2 AND hour < ?3",
-    )?;
-    let mut rows = statement.query(params![ids, first_hour, first_hour + LIST_TREND_HOURS])?;
+         WHERE hour >= ? AND hour < ? AND error_id IN ({placeholders})"
+    ))?;
+    let hours = [first_hour, first_hour + LIST_TREND_HOURS];
+    let values = hours.into_iter().chain(groups.iter().map(|g| g.id));
+    let mut rows = statement.query(params_from_iter(values))?;
     while let Some(row) = rows.next()? {
         let (id, hour, count): (i64, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
         if let Some(slot) = counts
