@@ -1,8 +1,9 @@
 //! What the Monlight web UIs share: the common stylesheet and scripts (embedded in the
 //! binary), and the headers every page and asset is served with.
 //!
-//! A service keeps its own pages and scripts and serves them through [`page`] and
-//! [`asset_response`]; `/static/monlight.css`, `/static/monlight.js`, `/static/charts.js`
+//! A service keeps its own pages and scripts (gzipped at build time, [`embedded_asset!`]) and
+//! serves them through [`page`] and [`asset_response`]; `/static/monlight.css`,
+//! `/static/monlight.js`, `/static/charts.js`
 //! (the SVG time-series charts) and `/static/favicon.svg` come from [`common_asset`]. Pages
 //! load no inline script or style (the CSP forbids both) and nothing from another origin (no
 //! CDN).
@@ -11,10 +12,11 @@
 //! once); assets are cached for a day and referenced with `?v=<version>`, a hash of every
 //! embedded asset's content ([`AssetVersion`]), so a changed asset gets a new URL.
 
+use std::io::Read;
 use std::sync::OnceLock;
 
 use crate::config::ConfigError;
-use crate::http::{ApiError, Response};
+use crate::http::{ApiError, Request, Response};
 
 /// `content-type` of HTML pages.
 pub const HTML: &str = "text/html; charset=utf-8";
@@ -33,50 +35,61 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' da
 /// How long a browser may keep an asset (its URL changes when its content does).
 const ASSET_CACHE_CONTROL: &str = "public, max-age=86400";
 
-/// An asset embedded in the binary.
+/// An asset embedded in the binary, gzipped at build time (`build_assets.rs`): a browser gets
+/// those bytes as they are, `Content-Encoding: gzip`; a client that does not accept gzip
+/// gets them inflated.
 #[derive(Debug, Clone, Copy)]
 pub struct Asset {
     /// The URL path it is served under, e.g. `/static/monlight.js`.
     pub path: &'static str,
     /// Its `content-type`.
     pub content_type: &'static str,
-    /// Its bytes.
-    pub body: &'static [u8],
+    /// Its bytes, gzipped.
+    pub gzip: &'static [u8],
+}
+
+impl Asset {
+    /// Its bytes as written (inflated).
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        // Our own build made these bytes: they inflate, or the build is broken.
+        if let Err(e) = flate2::read::GzDecoder::new(self.gzip).read_to_end(&mut bytes) {
+            log::error!("embedded asset {} does not inflate: {e}", self.path);
+        }
+        bytes
+    }
+}
+
+/// An [`Asset`] of the calling crate: `embedded_asset!("/static/x.js", JS, "x.js")` serves
+/// `assets/x.js`, which the crate's `build.rs` gzipped (`build_assets.rs`).
+#[macro_export]
+macro_rules! embedded_asset {
+    ($path:literal, $content_type:expr, $file:literal) => {
+        $crate::web::Asset {
+            path: $path,
+            content_type: $content_type,
+            gzip: include_bytes!(concat!(env!("OUT_DIR"), "/", $file, ".gz")),
+        }
+    };
 }
 
 /// The assets every Monlight UI loads.
 pub const COMMON_ASSETS: &[Asset] = &[
-    Asset {
-        path: "/static/monlight.css",
-        content_type: CSS,
-        body: include_bytes!("../assets/monlight.css"),
-    },
-    Asset {
-        path: "/static/monlight.js",
-        content_type: JS,
-        body: include_bytes!("../assets/monlight.js"),
-    },
-    Asset {
-        path: "/static/charts.js",
-        content_type: JS,
-        body: include_bytes!("../assets/charts.js"),
-    },
-    Asset {
-        path: "/static/favicon.svg",
-        content_type: SVG,
-        body: include_bytes!("../assets/favicon.svg"),
-    },
+    embedded_asset!("/static/monlight.css", CSS, "monlight.css"),
+    embedded_asset!("/static/monlight.js", JS, "monlight.js"),
+    embedded_asset!("/static/charts.js", JS, "charts.js"),
+    embedded_asset!("/static/favicon.svg", SVG, "favicon.svg"),
 ];
 
-/// A common asset by URL path (the query string, e.g. `?v=...`, is not part of the path).
-pub fn common_asset(path: &str) -> Option<Response> {
-    find_asset(COMMON_ASSETS, path).map(asset_response)
+/// A common asset for the request's path (the query string, e.g. `?v=...`, is not part of it).
+pub fn common_asset(request: &Request) -> Option<Response> {
+    find_asset(COMMON_ASSETS, request.path()).map(|asset| asset_response(asset, request))
 }
 
 /// `GET /static/{file}` of a service: a common asset or one of the service's `own`, else 404.
-pub fn static_file(own: &[Asset], path: &str) -> Result<Response, ApiError> {
-    common_asset(path)
-        .or_else(|| find_asset(own, path).map(asset_response))
+pub fn static_file(own: &[Asset], request: &Request) -> Result<Response, ApiError> {
+    common_asset(request)
+        .or_else(|| find_asset(own, request.path()).map(|asset| asset_response(asset, request)))
         .ok_or_else(|| ApiError::not_found("Not found"))
 }
 
@@ -86,12 +99,35 @@ pub fn find_asset(assets: &[Asset], path: &str) -> Option<Asset> {
     assets.iter().find(|asset| asset.path == path).copied()
 }
 
-/// Serves an embedded asset: its content type, a day of caching, `nosniff`.
-pub fn asset_response(asset: Asset) -> Response {
-    Response::asset(asset.content_type, asset.body)
+/// Serves an embedded asset: gzipped when the request accepts it (else inflated), its content
+/// type, a day of caching, `nosniff`.
+pub fn asset_response(asset: Asset, request: &Request) -> Response {
+    let response = if accepts_gzip(request) {
+        Response::asset(asset.content_type, asset.gzip).with_header("content-encoding", "gzip")
+    } else {
+        Response::bytes(200, asset.content_type, asset.bytes())
+    };
+    response
+        .with_header("vary", "accept-encoding")
         .with_header("cache-control", ASSET_CACHE_CONTROL)
         .with_header("x-content-type-options", "nosniff")
         .with_header("referrer-policy", "no-referrer")
+}
+
+/// Whether `Accept-Encoding` lists `gzip` (or `*`) without `q=0`.
+fn accepts_gzip(request: &Request) -> bool {
+    request.header_all("accept-encoding").iter().any(|value| {
+        value.split(',').any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
+    })
 }
 
 /// An HTML page from a template in which every `{{v}}` becomes `version` (the asset URLs'
@@ -227,7 +263,7 @@ impl AssetVersion {
         self.value.get_or_init(|| {
             let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
             for asset in COMMON_ASSETS.iter().chain(self.own) {
-                for byte in asset.path.bytes().chain(asset.body.iter().copied()) {
+                for byte in asset.path.bytes().chain(asset.gzip.iter().copied()) {
                     hash ^= u64::from(byte);
                     hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
                 }
@@ -243,21 +279,54 @@ mod tests {
 
     #[test]
     fn common_assets_have_their_content_types_and_cache_headers() {
+        let get = |path: &str, accept: Option<&str>| {
+            let mut request = Request::new("GET", path);
+            if let Some(accept) = accept {
+                request = request.with_header("Accept-Encoding", accept);
+            }
+            common_asset(&request)
+        };
         for (path, content_type) in [
             ("/static/monlight.css", CSS),
             ("/static/monlight.js", JS),
             ("/static/charts.js", JS),
             ("/static/favicon.svg", SVG),
         ] {
-            let response = common_asset(path).unwrap_or_else(|| panic!("{path} is missing"));
-            assert_eq!(response.status(), 200);
-            assert_eq!(response.header("content-type"), Some(content_type));
-            assert_eq!(response.header("cache-control"), Some(ASSET_CACHE_CONTROL));
-            assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
-            assert!(!response.body_bytes().unwrap_or_default().is_empty());
+            let gzipped =
+                get(path, Some("gzip, deflate, br")).unwrap_or_else(|| panic!("{path} is missing"));
+            let plain = get(path, None).unwrap_or_else(|| panic!("{path} is missing"));
+            for response in [&gzipped, &plain] {
+                assert_eq!(response.status(), 200);
+                assert_eq!(response.header("content-type"), Some(content_type));
+                assert_eq!(response.header("cache-control"), Some(ASSET_CACHE_CONTROL));
+                assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
+                assert_eq!(response.header("vary"), Some("accept-encoding"));
+            }
+            assert_eq!(gzipped.header("content-encoding"), Some("gzip"));
+            assert_eq!(plain.header("content-encoding"), None);
+            let mut inflated = Vec::new();
+            flate2::read::GzDecoder::new(gzipped.body_bytes().unwrap_or_default())
+                .read_to_end(&mut inflated)
+                .unwrap();
+            assert!(!inflated.is_empty());
+            assert_eq!(Some(&inflated[..]), plain.body_bytes(), "{path}");
         }
-        assert!(common_asset("/static/nope.js").is_none());
-        assert!(common_asset("/static/monlight.js/").is_some());
+        assert!(get("/static/nope.js", None).is_none());
+        assert!(get("/static/monlight.js/", None).is_some());
+    }
+
+    #[test]
+    fn gzip_is_sent_only_to_clients_that_accept_it() {
+        let accepts = |value: &str| {
+            accepts_gzip(&Request::new("GET", "/").with_header("Accept-Encoding", value))
+        };
+        assert!(accepts("gzip"));
+        assert!(accepts("br, GZIP;q=0.5"));
+        assert!(accepts("*"));
+        assert!(!accepts("br"));
+        assert!(!accepts("gzip;q=0"));
+        assert!(!accepts("identity"));
+        assert!(!accepts_gzip(&Request::new("GET", "/")));
     }
 
     #[test]
@@ -334,11 +403,9 @@ mod tests {
     fn the_common_scripts_never_write_html() {
         // The UIs insert API data as text only; the shared scripts must not even have the means.
         for path in ["/static/monlight.js", "/static/charts.js"] {
-            let js = String::from_utf8_lossy(
-                find_asset(COMMON_ASSETS, path)
-                    .map(|a| a.body)
-                    .unwrap_or_default(),
-            );
+            let js = find_asset(COMMON_ASSETS, path)
+                .map(|a| String::from_utf8_lossy(&a.bytes()).into_owned())
+                .unwrap_or_default();
             assert!(!js.is_empty(), "{path} is missing");
             for sink in [
                 "innerHTML",

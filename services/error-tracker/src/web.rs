@@ -8,16 +8,8 @@ use shared::web::{self, Asset, AssetVersion, UiLinks};
 
 /// The service's own assets (the common ones come from `shared::web`).
 const ASSETS: &[Asset] = &[
-    Asset {
-        path: "/static/errors.js",
-        content_type: web::JS,
-        body: include_bytes!("../assets/errors.js"),
-    },
-    Asset {
-        path: "/static/errors.css",
-        content_type: web::CSS,
-        body: include_bytes!("../assets/errors.css"),
-    },
+    shared::embedded_asset!("/static/errors.js", web::JS, "errors.js"),
+    shared::embedded_asset!("/static/errors.css", web::CSS, "errors.css"),
 ];
 
 const LIST_PAGE: &str = include_str!("../assets/index.html");
@@ -48,7 +40,7 @@ pub fn detail_page<S: AsRef<UiLinks>>(state: &S, request: &Request) -> Result<Re
 
 /// `GET /static/{file}`: the common assets and the service's own.
 pub fn static_file<S>(_state: &S, request: &Request) -> Result<Response, ApiError> {
-    web::static_file(ASSETS, request.path())
+    web::static_file(ASSETS, request)
 }
 
 #[cfg(test)]

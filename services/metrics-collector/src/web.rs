@@ -8,16 +8,8 @@ use shared::web::{self, Asset, AssetVersion, UiLinks};
 
 /// The service's own assets (the common ones come from `shared::web`).
 const ASSETS: &[Asset] = &[
-    Asset {
-        path: "/static/metrics.js",
-        content_type: web::JS,
-        body: include_bytes!("../assets/metrics.js"),
-    },
-    Asset {
-        path: "/static/metrics.css",
-        content_type: web::CSS,
-        body: include_bytes!("../assets/metrics.css"),
-    },
+    shared::embedded_asset!("/static/metrics.js", web::JS, "metrics.js"),
+    shared::embedded_asset!("/static/metrics.css", web::CSS, "metrics.css"),
 ];
 
 const INDEX_PAGE: &str = include_str!("../assets/index.html");
@@ -31,7 +23,7 @@ pub fn index_page<S: AsRef<UiLinks>>(state: &S, _request: &Request) -> Result<Re
 
 /// `GET /static/{file}`: the common assets and the service's own.
 pub fn static_file<S>(_state: &S, request: &Request) -> Result<Response, ApiError> {
-    web::static_file(ASSETS, request.path())
+    web::static_file(ASSETS, request)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! headers and versioned asset links, assets with their types and cache headers, and scripts
 //! that never write HTML (an error message or a log line is attacker-controlled text).
 
-use crate::http::Response;
+use crate::http::{Request, Response};
 use crate::web::{static_file, Asset, COMMON_ASSETS};
 
 /// A page as `shared::web::page` makes it: HTML, `no-cache`, the CSP without inline code,
@@ -33,12 +33,12 @@ pub fn check_page(response: &Response, assets: &[&str], version: &str) {
 }
 
 /// Every asset of the service (`own`) and every common one is served under its path with
-/// its content type, a day of caching and `nosniff`; an
+/// its content type, a day of caching and `nosniff`, gzipped to a client that accepts it; an
 /// unknown one is a 404; no script writes HTML.
 pub fn check_assets(own: &[Asset]) {
     for asset in own.iter().chain(COMMON_ASSETS) {
-        let response =
-            static_file(own, asset.path).unwrap_or_else(|e| panic!("{}: {e}", asset.path));
+        let request = Request::new("GET", asset.path).with_header("Accept-Encoding", "gzip");
+        let response = static_file(own, &request).unwrap_or_else(|e| panic!("{}: {e}", asset.path));
         assert_eq!(response.status(), 200, "{}", asset.path);
         assert_eq!(
             response.header("content-type"),
@@ -46,12 +46,15 @@ pub fn check_assets(own: &[Asset]) {
             "{}",
             asset.path
         );
+        assert_eq!(response.header("content-encoding"), Some("gzip"));
         assert_eq!(
             response.header("cache-control"),
             Some("public, max-age=86400")
         );
         assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
-        let text = String::from_utf8_lossy(asset.body);
+        let bytes = asset.bytes();
+        assert!(!bytes.is_empty(), "{} inflates to nothing", asset.path);
+        let text = String::from_utf8_lossy(&bytes);
         for sink in [
             "innerHTML",
             "outerHTML",
@@ -61,5 +64,6 @@ pub fn check_assets(own: &[Asset]) {
             assert!(!text.contains(sink), "{} uses {sink}", asset.path);
         }
     }
-    assert!(static_file(own, "/static/nope.js").is_err_and(|e| e.status() == 404));
+    let unknown = Request::new("GET", "/static/nope.js");
+    assert!(static_file(own, &unknown).is_err_and(|e| e.status() == 404));
 }
