@@ -1,18 +1,17 @@
 // The stack for the @sentry/browser test: the error-tracker and the browser-relay (release builds,
 // on port 0 in temp dirs), the page's bundle (src/ + @sentry/browser, minified by esbuild with a
 // source map) and a page server on 127.0.0.1, the one origin the relay's CORS_ORIGINS allows.
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import * as esbuild from 'esbuild';
+// Node built-ins only: shared with the UI tests without their node_modules.
+import { startService } from '../../browser/service.mjs';
 import { chromium } from 'playwright-core';
 
 export const HERE = fileURLToPath(new URL('.', import.meta.url));
-export const ROOT = join(HERE, '../../..');
 export const PROJECT = 'shop-web';
 export const RELEASE = 'shop-web@3.1.0';
 export const DSN_KEY = '5e17c0de5e17c0de5e17c0de5e17c0de';
@@ -37,66 +36,6 @@ export function lineOf(file, needle) {
   const index = text.indexOf(needle);
   assert.ok(index >= 0, `${needle} in ${file}`);
   return text.slice(0, index).split('\n').length;
-}
-
-/**
- * Starts target/release/<service> ($ERROR_TRACKER_BIN, $BROWSER_RELAY_BIN override) with PORT=0
- * and `env`, resolves once it logs `listening on 127.0.0.1:PORT`. `api()` calls it with `apiKey`;
- * `stop()` ends it (SIGTERM, SIGKILL after 5 s) and removes its temp dir; `log()` is its output.
- */
-async function startService(service, apiKey, env) {
-  const override = { 'error-tracker': process.env.ERROR_TRACKER_BIN, 'browser-relay': process.env.BROWSER_RELAY_BIN }[service];
-  const bin = override || join(ROOT, 'target/release', service);
-  if (!existsSync(bin)) throw new Error(`${bin} is missing: cargo build --release -p ${service}`);
-  const dir = mkdtempSync(join(tmpdir(), `monlight-sentry-${service}-`));
-  const child = spawn(bin, [], {
-    env: {
-      PATH: process.env.PATH, PORT: '0', BIND: '127.0.0.1', RATE_LIMIT: '0', LOG_LEVEL: 'info',
-      DATABASE_PATH: join(dir, `${service}.db`), ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk) => { output += chunk; });
-  const killOnExit = () => child.kill('SIGKILL');
-  process.on('exit', killOnExit);
-  let port;
-  try {
-    port = await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${service} did not start in 20 s:\n${output}`)), 20_000);
-      child.stderr.on('data', (chunk) => {
-        output += chunk;
-        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(output);
-        if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-      });
-      child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`${service} exited with ${code}:\n${output}`)); });
-    });
-  } catch (e) {
-    rmSync(dir, { recursive: true, force: true });
-    throw e;
-  }
-  const url = `http://127.0.0.1:${port}`;
-  async function api(method, path, body) {
-    const response = await fetch(url + path, {
-      method, headers: { 'X-API-Key': apiKey, 'Content-Type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`${method} ${path} → ${response.status} ${text}`);
-    return text ? JSON.parse(text) : null;
-  }
-  async function stop() {
-    process.off('exit', killOnExit);
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  }
-  return { url, apiKey, api, stop, log: () => output };
 }
 
 /** src/main.js + @sentry/browser → {js, map}: one minified IIFE and its source map. */
@@ -148,17 +87,22 @@ export async function startStack() {
     for (const stop of stops.reverse()) await stop();
   };
   try {
-    stack.tracker = await startService('error-tracker', 'sentry-e2e-tracker-key', { API_KEY: 'sentry-e2e-tracker-key' });
+    stack.tracker = await startService({
+      service: 'error-tracker', build: 'release', apiKey: 'sentry-e2e-tracker-key',
+    });
     stops.push(stack.tracker.stop);
-    stack.relay = await startService('browser-relay', 'sentry-e2e-relay-admin', {
-      ADMIN_API_KEY: 'sentry-e2e-relay-admin',
-      ERROR_TRACKER_URL: stack.tracker.url,
-      ERROR_TRACKER_API_KEY: stack.tracker.apiKey,
-      // Nothing here sends metrics: a closed port will do.
-      METRICS_COLLECTOR_URL: 'http://127.0.0.1:9',
-      METRICS_COLLECTOR_API_KEY: 'unused-metrics-key',
-      CORS_ORIGINS: stack.pageOrigin,
-      DSN_KEYS: `${PROJECT}:${DSN_KEY}`,
+    stack.relay = await startService({
+      service: 'browser-relay', build: 'release', apiKey: 'sentry-e2e-relay-admin',
+      env: () => ({
+        ADMIN_API_KEY: 'sentry-e2e-relay-admin',
+        ERROR_TRACKER_URL: stack.tracker.url,
+        ERROR_TRACKER_API_KEY: stack.tracker.apiKey,
+        // Nothing here sends metrics: a closed port will do.
+        METRICS_COLLECTOR_URL: 'http://127.0.0.1:9',
+        METRICS_COLLECTOR_API_KEY: 'unused-metrics-key',
+        CORS_ORIGINS: stack.pageOrigin,
+        DSN_KEYS: `${PROJECT}:${DSN_KEY}`,
+      }),
     });
     stops.push(stack.relay.stop);
   } catch (e) {
