@@ -93,6 +93,8 @@ pub struct Stack {
     pub errors_addr: SocketAddr,
     pub metrics: Running,
     pub relay: Running,
+    /// Holds the error-tracker's port while it is stopped.
+    reserved: Option<socket2::Socket>,
 }
 
 impl Stack {
@@ -108,6 +110,7 @@ impl Stack {
             metrics,
             relay,
             dir,
+            reserved: None,
         }
     }
 
@@ -115,15 +118,25 @@ impl Stack {
         self.relay.addr()
     }
 
-    /// Stops the error-tracker (its port stays reserved for [`Stack::restart_errors`]).
+    /// Stops the error-tracker. Its port stays reserved for [`Stack::restart_errors`] by a
+    /// socket bound to it that does not listen: connections are refused, as by a stopped
+    /// service, and no other test's server can take the port meanwhile.
     pub fn stop_errors(&mut self) {
         if let Some(errors) = self.errors.take() {
             errors.stop();
+            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                .expect("a socket");
+            socket.set_reuse_address(true).expect("SO_REUSEADDR");
+            socket
+                .bind(&self.errors_addr.into())
+                .expect("the stopped error-tracker's port is free to reserve");
+            self.reserved = Some(socket);
         }
     }
 
     /// Starts the error-tracker again on its port and database.
     pub fn restart_errors(&mut self) {
+        self.reserved = None;
         self.errors = Some(start_error_tracker(
             self.dir.path(),
             self.errors_addr.port(),
