@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use bench::args::Args;
 use bench::client::{connection_close, request_bytes, Client};
 use bench::procfs;
 use bench::service::Service;
@@ -103,48 +104,24 @@ impl Options {
             error_tracker: bench::service::release_binary("error-tracker"),
             log_viewer: bench::service::release_binary("log-viewer"),
         };
-        let mut args = std::env::args().skip(1);
-        while let Some(arg) = args.next() {
-            let mut value = |name: &str| {
-                args.next()
-                    .unwrap_or_else(|| usage_error(&format!("{name} needs a value")))
-            };
-            match arg.as_str() {
+        let mut args = Args::new("bench-attack", USAGE);
+        while let Some(flag) = args.next_flag() {
+            match flag.as_str() {
                 "--seconds" => {
-                    let raw = value("--seconds");
-                    let seconds: u64 = raw.parse().unwrap_or_else(|_| {
-                        usage_error(&format!("--seconds needs a whole number, got {raw:?}"))
-                    });
+                    let seconds: u64 = args.number(&flag);
                     options.seconds = Duration::from_secs(seconds.clamp(1, 120));
                 }
-                "--error-tracker" => options.error_tracker = value("--error-tracker").into(),
-                "--log-viewer" => options.log_viewer = value("--log-viewer").into(),
-                "--help" | "-h" => {
-                    println!("{USAGE}");
-                    std::process::exit(0);
-                }
-                other => usage_error(&format!("unknown argument {other:?}")),
+                "--error-tracker" => options.error_tracker = args.value(&flag).into(),
+                "--log-viewer" => options.log_viewer = args.value(&flag).into(),
+                _ => args.unknown(&flag),
             }
         }
-        // Absolute, because the services run in temporary working directories.
+        let build = "cargo build --release -p error-tracker -p log-viewer -p bench";
         for binary in [&mut options.error_tracker, &mut options.log_viewer] {
-            *binary = std::fs::canonicalize(&*binary)
-                .ok()
-                .filter(|path| path.is_file())
-                .unwrap_or_else(|| {
-                    usage_error(&format!(
-                        "{} not found; build with `cargo build --release -p error-tracker -p log-viewer -p bench` or pass its path",
-                        binary.display()
-                    ))
-                });
+            *binary = args.binary(binary, build);
         }
         options
     }
-}
-
-fn usage_error(message: &str) -> ! {
-    eprintln!("bench-attack: {message}\n\n{USAGE}");
-    std::process::exit(2);
 }
 
 fn progress(message: &str) {

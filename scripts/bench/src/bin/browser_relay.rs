@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use bench::args::Args;
 use bench::client::{request_bytes, request_with_headers, Client};
 use bench::load::{Limits, MakeRequest, Phase, PhaseResult};
 use bench::procfs;
@@ -124,64 +125,29 @@ impl Options {
             backlog: 10_000,
             timeout: Duration::from_secs(300),
         };
-        let mut args = std::env::args().skip(1);
-        while let Some(arg) = args.next() {
-            let mut value = |name: &str| {
-                args.next()
-                    .unwrap_or_else(|| usage_error(&format!("{name} needs a value")))
-            };
-            match arg.as_str() {
-                "--binary" => options.relay = PathBuf::from(value("--binary")),
-                "--error-tracker" => {
-                    options.error_tracker = PathBuf::from(value("--error-tracker"))
-                }
-                "--metrics-collector" => {
-                    options.metrics_collector = PathBuf::from(value("--metrics-collector"))
-                }
-                "--seconds" => {
-                    options.phase_time =
-                        Duration::from_secs(parse_number(&value("--seconds"), "--seconds"))
-                }
-                "--backlog" => options.backlog = parse_number(&value("--backlog"), "--backlog"),
-                "--timeout" => {
-                    options.timeout =
-                        Duration::from_secs(parse_number(&value("--timeout"), "--timeout"))
-                }
-                "--help" | "-h" => {
-                    println!("{USAGE}");
-                    std::process::exit(0);
-                }
-                other => usage_error(&format!("unknown argument {other:?}")),
+        let mut args = Args::new("bench-browser-relay", USAGE);
+        while let Some(flag) = args.next_flag() {
+            match flag.as_str() {
+                "--binary" => options.relay = args.value(&flag).into(),
+                "--error-tracker" => options.error_tracker = args.value(&flag).into(),
+                "--metrics-collector" => options.metrics_collector = args.value(&flag).into(),
+                "--seconds" => options.phase_time = args.seconds(&flag),
+                "--backlog" => options.backlog = args.number(&flag),
+                "--timeout" => options.timeout = args.seconds(&flag),
+                _ => args.unknown(&flag),
             }
         }
-        // Absolute, because the services run in temporary working directories.
+        let build =
+            "cargo build --release -p browser-relay -p error-tracker -p metrics-collector -p bench";
         for path in [
             &mut options.relay,
             &mut options.error_tracker,
             &mut options.metrics_collector,
         ] {
-            *path = std::fs::canonicalize(&*path)
-                .ok()
-                .filter(|p| p.is_file())
-                .unwrap_or_else(|| {
-                    usage_error(&format!(
-                        "{} not found; run `cargo build --release -p browser-relay -p error-tracker -p metrics-collector -p bench` first or pass its path",
-                        path.display()
-                    ))
-                });
+            *path = args.binary(path, build);
         }
         options
     }
-}
-
-fn parse_number<T: std::str::FromStr>(raw: &str, name: &str) -> T {
-    raw.parse()
-        .unwrap_or_else(|_| usage_error(&format!("{name} needs a whole number, got {raw:?}")))
-}
-
-fn usage_error(message: &str) -> ! {
-    eprintln!("bench-browser-relay: {message}\n\n{USAGE}");
-    std::process::exit(2);
 }
 
 fn progress(message: &str) {

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bench::args::Args;
 use bench::client::{connection_close, request_bytes, request_with_headers, Client};
 use bench::load::{Limits, MakeRequest, Phase, PhaseResult};
 use bench::procfs;
@@ -82,48 +83,21 @@ impl Options {
             workers: 4,
             phase_time: Duration::from_secs(5),
         };
-        let mut args = std::env::args().skip(1);
-        while let Some(arg) = args.next() {
-            let mut value = |name: &str| {
-                args.next()
-                    .unwrap_or_else(|| usage_error(&format!("{name} needs a value")))
-            };
-            match arg.as_str() {
-                "--binary" => options.binary = PathBuf::from(value("--binary")),
-                "--workers" => options.workers = parse_number(&value("--workers"), "--workers"),
-                "--seconds" => {
-                    options.phase_time =
-                        Duration::from_secs(parse_number(&value("--seconds"), "--seconds"))
-                }
-                "--help" | "-h" => {
-                    println!("{USAGE}");
-                    std::process::exit(0);
-                }
-                other => usage_error(&format!("unknown argument {other:?}")),
+        let mut args = Args::new("bench-error-tracker", USAGE);
+        while let Some(flag) = args.next_flag() {
+            match flag.as_str() {
+                "--binary" => options.binary = args.value(&flag).into(),
+                "--workers" => options.workers = args.number(&flag),
+                "--seconds" => options.phase_time = args.seconds(&flag),
+                _ => args.unknown(&flag),
             }
         }
-        // Absolute, because the service runs in a temporary working directory.
-        options.binary = std::fs::canonicalize(&options.binary)
-            .ok()
-            .filter(|path| path.is_file())
-            .unwrap_or_else(|| {
-                usage_error(&format!(
-                    "{} not found; run `cargo build --release -p error-tracker -p bench` first or pass --binary",
-                    options.binary.display()
-                ))
-            });
+        options.binary = args.binary(
+            &options.binary,
+            "cargo build --release -p error-tracker -p bench",
+        );
         options
     }
-}
-
-fn parse_number<T: std::str::FromStr>(raw: &str, name: &str) -> T {
-    raw.parse()
-        .unwrap_or_else(|_| usage_error(&format!("{name} needs a whole number, got {raw:?}")))
-}
-
-fn usage_error(message: &str) -> ! {
-    eprintln!("bench-error-tracker: {message}\n\n{USAGE}");
-    std::process::exit(2);
 }
 
 /// The service's environment (nothing else is inherited).

@@ -22,6 +22,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use bench::args::Args;
 use bench::client::{request_bytes, Client};
 use bench::load::{Limits, Phase, PhaseResult};
 use bench::procfs;
@@ -118,30 +119,17 @@ impl Options {
             timeout: INGEST_TIMEOUT,
             max_entries: MAX_ENTRIES,
         };
-        let mut args = std::env::args().skip(1);
-        while let Some(arg) = args.next() {
-            let mut value = |name: &str| {
-                args.next()
-                    .unwrap_or_else(|| usage_error(&format!("{name} needs a value")))
-            };
-            match arg.as_str() {
-                "--binary" => options.binary = PathBuf::from(value("--binary")),
+        let mut args = Args::new("bench-log-viewer", USAGE);
+        while let Some(flag) = args.next_flag() {
+            match flag.as_str() {
+                "--binary" => options.binary = args.value(&flag).into(),
                 "--keep" => options.keep = true,
-                "--first" => options.first = parse_number(&value("--first"), "--first"),
-                "--total" => options.total = parse_number(&value("--total"), "--total"),
-                "--requests" => options.requests = parse_number(&value("--requests"), "--requests"),
-                "--timeout" => {
-                    options.timeout =
-                        Duration::from_secs(parse_number(&value("--timeout"), "--timeout"))
-                }
-                "--max-entries" => {
-                    options.max_entries = parse_number(&value("--max-entries"), "--max-entries")
-                }
-                "--help" | "-h" => {
-                    println!("{USAGE}");
-                    std::process::exit(0);
-                }
-                other => usage_error(&format!("unknown argument {other:?}")),
+                "--first" => options.first = args.number(&flag),
+                "--total" => options.total = args.number(&flag),
+                "--requests" => options.requests = args.number(&flag),
+                "--timeout" => options.timeout = args.seconds(&flag),
+                "--max-entries" => options.max_entries = args.number(&flag),
+                _ => args.unknown(&flag),
             }
         }
         if options.first == 0
@@ -149,26 +137,14 @@ impl Options {
             || options.requests == 0
             || options.max_entries == 0
         {
-            usage_error("need 0 < --first <= --total, --requests > 0 and --max-entries > 0");
+            args.error("need 0 < --first <= --total, --requests > 0 and --max-entries > 0");
         }
-        if !options.binary.is_file() {
-            usage_error(&format!(
-                "{} not found; run `cargo build --release -p log-viewer -p bench` first or pass --binary",
-                options.binary.display()
-            ));
-        }
+        options.binary = args.binary(
+            &options.binary,
+            "cargo build --release -p log-viewer -p bench",
+        );
         options
     }
-}
-
-fn parse_number<T: std::str::FromStr>(raw: &str, name: &str) -> T {
-    raw.parse()
-        .unwrap_or_else(|_| usage_error(&format!("{name} needs a whole number, got {raw:?}")))
-}
-
-fn usage_error(message: &str) -> ! {
-    eprintln!("bench-log-viewer: {message}\n\n{USAGE}");
-    std::process::exit(2);
 }
 
 fn progress(message: &str) {

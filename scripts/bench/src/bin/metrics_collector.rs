@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bench::args::Args;
 use bench::client::{request_bytes, Client};
 use bench::load::{Limits, MakeRequest, Phase, PhaseResult};
 use bench::procfs;
@@ -88,52 +89,25 @@ impl Options {
             timeout: Duration::from_secs(300),
             keep: false,
         };
-        let mut args = std::env::args().skip(1);
-        while let Some(arg) = args.next() {
-            let mut value = |name: &str| {
-                args.next()
-                    .unwrap_or_else(|| usage_error(&format!("{name} needs a value")))
-            };
-            match arg.as_str() {
-                "--binary" => options.binary = PathBuf::from(value("--binary")),
-                "--seconds" => {
-                    options.phase_time = Duration::from_secs(parse_number(&value("--seconds")))
-                }
-                "--timeout" => {
-                    options.timeout = Duration::from_secs(parse_number(&value("--timeout")))
-                }
+        let mut args = Args::new("bench-metrics-collector", USAGE);
+        while let Some(flag) = args.next_flag() {
+            match flag.as_str() {
+                "--binary" => options.binary = args.value(&flag).into(),
+                "--seconds" => options.phase_time = args.seconds(&flag),
+                "--timeout" => options.timeout = args.seconds(&flag),
                 "--keep" => options.keep = true,
-                "--help" | "-h" => {
-                    println!("{USAGE}");
-                    std::process::exit(0);
-                }
-                other => usage_error(&format!("unknown argument {other:?}")),
+                _ => args.unknown(&flag),
             }
         }
-        // Absolute, because the service runs in a temporary working directory.
-        options.binary = std::fs::canonicalize(&options.binary)
-            .ok()
-            .filter(|path| path.is_file())
-            .unwrap_or_else(|| {
-                usage_error(&format!(
-                    "{} not found; run `cargo build --release -p metrics-collector -p bench` first or pass --binary",
-                    options.binary.display()
-                ))
-            });
+        if options.phase_time.is_zero() || options.timeout.is_zero() {
+            args.error("--seconds and --timeout need a positive whole number");
+        }
+        options.binary = args.binary(
+            &options.binary,
+            "cargo build --release -p metrics-collector -p bench",
+        );
         options
     }
-}
-
-fn parse_number(raw: &str) -> u64 {
-    raw.parse()
-        .ok()
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| usage_error(&format!("expected a positive whole number, got {raw:?}")))
-}
-
-fn usage_error(message: &str) -> ! {
-    eprintln!("bench-metrics-collector: {message}\n\n{USAGE}");
-    std::process::exit(2);
 }
 
 fn progress(message: &str) {
