@@ -1,16 +1,22 @@
-//! The one writer thread of a database: request threads submit jobs through a bounded
-//! channel; the writer commits a group of jobs per transaction and answers each job after
-//! its group committed. Anything acknowledged is therefore on disk (WAL), and a full queue
-//! is a `503` with `Retry-After` rather than unbounded memory.
+//! The writer of a database: request threads submit jobs through a bounded channel; the
+//! writer thread commits a group of jobs per transaction and answers each job after its
+//! group committed. Anything acknowledged is therefore on disk (WAL), and a full queue is a
+//! `503` with `Retry-After` rather than unbounded memory.
+//!
+//! When the writes come one at a time (the last `CALM_COMMITS` commits each held one job
+//! and nothing queued meanwhile) and none is under way, a job is committed at once on the
+//! thread that submits it. Handing it to the writer thread and back costs two thread
+//! wake-ups, which on a small machine whose idle cores sleep take longer than the commit
+//! itself; under concurrent load jobs go through the channel, so that they are grouped.
 //!
 //! WAL checkpoints run on a second thread with its own connection: a checkpoint fsyncs the
-//! WAL and the database, which on a real disk takes milliseconds, and on the writer thread
-//! (SQLite's auto-checkpoint runs inside the commit that crosses the threshold) every report
+//! WAL and the database, which on a real disk takes milliseconds, and inside a commit
+//! (SQLite's auto-checkpoint runs in the commit that crosses the threshold) every report
 //! queued behind it would wait that long.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -23,26 +29,89 @@ const MAX_GROUP: usize = 512;
 /// 4 KiB pages). SQLite's auto-checkpoint default is 1,000; measured on 1–8 clients, 4,000
 /// makes the writer's short catch-up checkpoint (two small fsyncs) four times rarer.
 const CHECKPOINT_FRAMES: i32 = 4000;
-/// Longest the writer waits for a checkpoint thread that fell `CHECKPOINT_FRAMES` behind.
+/// Longest a commit waits for a checkpoint thread that fell `CHECKPOINT_FRAMES` behind.
 const BACKSTOP_WAIT: Duration = Duration::from_secs(1);
+/// Commits in a row without company (one job each, nothing queued meanwhile) after which a
+/// job may be committed on the thread that submits it.
+const CALM_COMMITS: u32 = 8;
 
 /// Why a job was not written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteError {
     /// The queue is full: the client should retry shortly.
     QueueFull,
-    /// The writer has stopped (shutdown).
+    /// The writer has stopped (shutdown, or a commit panicked).
     Stopped,
     /// The job or its transaction failed (already logged by the writer).
     Failed,
 }
 
 type Reply<R> = SyncSender<Result<R, WriteError>>;
+/// A job to commit, and where its result goes (`None`: the committing thread's own job).
+type Pending<J, R> = (J, Option<Reply<R>>);
+/// A committed job's result, and where it goes.
+type Done<R> = (Result<R, WriteError>, Option<Reply<R>>);
+type Apply<J, R> = Box<dyn FnMut(&Connection, J) -> rusqlite::Result<R> + Send>;
 
-/// Submits jobs to the writer thread. Cheap to share between request threads.
+/// Submits jobs to the writer. Cheap to share between request threads.
 pub struct Writer<J, R> {
     queue: SyncSender<(J, Reply<R>)>,
     running: Arc<AtomicBool>,
+    committer: Arc<Committer<J, R>>,
+}
+
+/// The write connection, shared by the writer thread and calm submitters.
+struct Committer<J, R> {
+    /// Held for each commit (`None` once the writer has stopped; a commit that panicked
+    /// leaves it poisoned, which stops the writer).
+    core: Mutex<Option<Core<J, R>>>,
+    /// Jobs sent to the channel and not yet committed by the writer thread.
+    queued: AtomicUsize,
+    /// Commits in a row without company.
+    calm: AtomicU32,
+}
+
+/// The write connection and what a job does on it.
+struct Core<J, R> {
+    conn: Connection,
+    apply: Apply<J, R>,
+}
+
+impl<J, R> Committer<J, R> {
+    /// Commits `group` (see [`commit_group`]), of which `from_queue` jobs came through the
+    /// channel, on the connection `core` holds; notes whether it had company (other jobs in
+    /// the group, or queued) and lets go of the connection before anyone is answered (an
+    /// answered thread may commit its next job at once), then answers each queued job and
+    /// returns the result of the job without a reply (the committing thread's own). `None`
+    /// once the writer has stopped.
+    fn commit(
+        &self,
+        mut core: MutexGuard<'_, Option<Core<J, R>>>,
+        group: Vec<Pending<J, R>>,
+        from_queue: usize,
+    ) -> Option<Result<R, WriteError>> {
+        let alone = group.len() == 1;
+        let results = commit_group(core.as_mut()?, group);
+        if alone && self.queued.load(Ordering::SeqCst) == from_queue {
+            let _ = self
+                .calm
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_add(1));
+        } else {
+            self.calm.store(0, Ordering::SeqCst);
+        }
+        self.queued.fetch_sub(from_queue, Ordering::SeqCst);
+        drop(core);
+        let mut own = None;
+        for (outcome, reply) in results {
+            match reply {
+                Some(reply) => {
+                    let _ = reply.send(outcome);
+                }
+                None => own = Some(outcome),
+            }
+        }
+        own
+    }
 }
 
 /// Cleared when the writer thread ends, however it ends (a panic included).
@@ -63,9 +132,10 @@ pub struct WriterHandle {
 
 impl<J: Send + 'static, R: Send + 'static> Writer<J, R> {
     /// Starts the writer thread on `conn` with a queue of `capacity` jobs. `apply` runs each
-    /// job inside the group's transaction (in a savepoint, so one failing job does not undo
-    /// the others). For a database file in WAL mode it also starts `<name>-checkpoint`, which
-    /// checkpoints the WAL on a connection of its own instead of the writer's commits.
+    /// job inside its group's transaction (in a savepoint when the group has several jobs,
+    /// so one failing job does not undo the others). For a database file in WAL mode it
+    /// also starts `<name>-checkpoint`, which checkpoints the WAL on a connection of its own
+    /// instead of the writer's commits.
     pub fn spawn(
         name: &str,
         mut conn: Connection,
@@ -78,33 +148,66 @@ impl<J: Send + 'static, R: Send + 'static> Writer<J, R> {
         let stop_flag = Arc::clone(&stop);
         let running = Arc::new(AtomicBool::new(true));
         let on_exit = RunningFlag(Arc::clone(&running));
+        let committer = Arc::new(Committer {
+            core: Mutex::new(Some(Core {
+                conn,
+                apply: Box::new(apply),
+            })),
+            queued: AtomicUsize::new(0),
+            calm: AtomicU32::new(0),
+        });
+        let thread_committer = Arc::clone(&committer);
         let thread = thread::Builder::new()
             .name(name.to_string())
             .spawn(move || {
                 let _on_exit = on_exit;
-                write_loop(conn, jobs, stop_flag, apply)
+                write_loop(&thread_committer, jobs, stop_flag)
             })?;
         let handle = WriterHandle {
             stop,
             thread,
             checkpointer,
         };
-        Ok((Writer { queue, running }, handle))
+        let writer = Writer {
+            queue,
+            running,
+            committer,
+        };
+        Ok((writer, handle))
     }
 
-    /// Whether the writer thread is still running (it stops only at shutdown, unless it
-    /// died: then `/health` says so).
+    /// Whether the writer is still running (it stops only at shutdown, unless its thread
+    /// died or a commit panicked: then `/health` says so).
     pub fn is_running(&self) -> bool {
         self.running.load(Ordering::SeqCst)
     }
 
-    /// Queues a job and waits until its group is committed.
+    /// Writes a job and returns once it is committed: on this thread when writes are calm
+    /// and none is under way, otherwise queued for the writer thread's next group.
     pub fn submit(&self, job: J) -> Result<R, WriteError> {
+        let committer = &*self.committer;
+        if self.is_running()
+            && committer.calm.load(Ordering::SeqCst) >= CALM_COMMITS
+            && committer.queued.load(Ordering::SeqCst) == 0
+        {
+            match committer.core.try_lock() {
+                Ok(core) => {
+                    let own = committer.commit(core, vec![(job, None)], 0);
+                    return own.unwrap_or(Err(WriteError::Stopped));
+                }
+                // A commit panicked: the writer stops and `/health` says so.
+                Err(TryLockError::Poisoned(_)) => return Err(WriteError::Stopped),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
         let (reply, answer) = mpsc::sync_channel(1);
-        match self.queue.try_send((job, reply)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(WriteError::QueueFull),
-            Err(TrySendError::Disconnected(_)) => return Err(WriteError::Stopped),
+        committer.queued.fetch_add(1, Ordering::SeqCst);
+        if let Err(refused) = self.queue.try_send((job, reply)) {
+            committer.queued.fetch_sub(1, Ordering::SeqCst);
+            return Err(match refused {
+                TrySendError::Full(_) => WriteError::QueueFull,
+                TrySendError::Disconnected(_) => WriteError::Stopped,
+            });
         }
         answer.recv().unwrap_or(Err(WriteError::Stopped))
     }
@@ -115,6 +218,7 @@ impl<J, R> Clone for Writer<J, R> {
         Writer {
             queue: self.queue.clone(),
             running: Arc::clone(&self.running),
+            committer: Arc::clone(&self.committer),
         }
     }
 }
@@ -231,74 +335,104 @@ fn spawn_checkpointer(
     Ok(Some(thread))
 }
 
+/// The writer thread: commits queued jobs in groups until stopped, then commits what is
+/// left, checkpoints the WAL and closes the connection. A commit that panicked on a
+/// submitting thread stops it too (`/health` then names it).
 fn write_loop<J, R>(
-    mut conn: Connection,
+    committer: &Committer<J, R>,
     jobs: Receiver<(J, Reply<R>)>,
     stop: Arc<AtomicBool>,
-    mut apply: impl FnMut(&Connection, J) -> rusqlite::Result<R>,
 ) {
+    let mut stopped_cleanly = true;
     loop {
         crate::health::fault_point("db-writer");
         let first = match jobs.recv_timeout(Duration::from_millis(100)) {
             Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) if committer.core.is_poisoned() => {
+                stopped_cleanly = false;
+                break;
+            }
             Err(RecvTimeoutError::Timeout) if stop.load(Ordering::SeqCst) => break,
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        let mut group = vec![first];
+        let mut group = vec![(first.0, Some(first.1))];
         while group.len() < MAX_GROUP {
             match jobs.try_recv() {
-                Ok(job) => group.push(job),
+                Ok((job, reply)) => group.push((job, Some(reply))),
                 Err(_) => break,
             }
         }
-        commit_group(&mut conn, group, &mut apply);
+        let taken = group.len();
+        let Ok(core) = committer.core.lock() else {
+            stopped_cleanly = false;
+            break;
+        };
+        committer.commit(core, group, taken);
     }
-    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
-        log::warn!("WAL checkpoint at shutdown failed: {e}");
+    if !stopped_cleanly {
+        log::error!("a database commit panicked; the writer stops");
+        return;
     }
+    let Ok(mut core) = committer.core.lock() else {
+        return;
+    };
+    if let Some(core) = core.as_mut() {
+        if let Err(e) = core.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+            log::warn!("WAL checkpoint at shutdown failed: {e}");
+        }
+    }
+    *core = None;
 }
 
-fn commit_group<J, R>(
-    conn: &mut Connection,
-    group: Vec<(J, Reply<R>)>,
-    apply: &mut impl FnMut(&Connection, J) -> rusqlite::Result<R>,
-) {
-    let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+/// Commits `group` in one transaction, one savepoint per job when there are several (a
+/// single job that fails rolls the transaction back); each job's result, beside its reply.
+fn commit_group<J, R>(core: &mut Core<J, R>, group: Vec<Pending<J, R>>) -> Vec<Done<R>> {
+    let tx = match core
+        .conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+    {
         Ok(tx) => tx,
         Err(e) => {
             log::error!("cannot begin a write transaction: {e}");
-            for (_, reply) in group {
-                let _ = reply.send(Err(WriteError::Failed));
-            }
-            return;
+            return group
+                .into_iter()
+                .map(|(_, reply)| (Err(WriteError::Failed), reply))
+                .collect();
         }
     };
+    let single = group.len() == 1;
     let mut results = Vec::with_capacity(group.len());
     for (job, reply) in group {
-        let outcome = tx
-            .prepare_cached("SAVEPOINT job")
-            .and_then(|mut savepoint| savepoint.execute([]))
-            .and_then(|_| apply(&tx, job))
-            .and_then(|value| tx.prepare_cached("RELEASE job")?.execute([]).map(|_| value));
+        let outcome = if single {
+            (core.apply)(&tx, job)
+        } else {
+            tx.prepare_cached("SAVEPOINT job")
+                .and_then(|mut savepoint| savepoint.execute([]))
+                .and_then(|_| (core.apply)(&tx, job))
+                .and_then(|value| tx.prepare_cached("RELEASE job")?.execute([]).map(|_| value))
+        };
         let outcome = outcome.map_err(|e| {
             log::error!("write failed: {e}");
-            let _ = tx.execute_batch("ROLLBACK TO job; RELEASE job");
+            if !single {
+                let _ = tx.execute_batch("ROLLBACK TO job; RELEASE job");
+            }
             WriteError::Failed
         });
         results.push((outcome, reply));
     }
-    let committed = tx.commit();
-    for (outcome, reply) in results {
-        let outcome = match &committed {
-            Ok(()) => outcome,
-            Err(_) => Err(WriteError::Failed),
-        };
-        let _ = reply.send(outcome);
-    }
+    let committed = if single && results[0].0.is_err() {
+        tx.rollback()
+    } else {
+        tx.commit()
+    };
     if let Err(e) = committed {
         log::error!("commit failed: {e}");
+        for (outcome, _) in &mut results {
+            *outcome = Err(WriteError::Failed);
+        }
     }
+    results
 }
 
 #[cfg(test)]
@@ -321,6 +455,103 @@ mod tests {
         assert_eq!(writer.submit(Some(2)), Ok(2));
         handle.finish();
         assert_eq!(writer.submit(Some(3)), Err(WriteError::Stopped));
+    }
+
+    /// Names of the threads that committed jobs submitted one at a time from a thread
+    /// named `submitter`.
+    fn committing_threads(writer: &Writer<u32, String>, jobs: u32) -> Vec<String> {
+        let writer = writer.clone();
+        thread::Builder::new()
+            .name("submitter".to_string())
+            .spawn(move || (0..jobs).map(|_| writer.submit(1).unwrap()).collect())
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    /// A writer whose jobs return the name of the thread that committed them; job `0`
+    /// first says so on `started`, then waits for a message on `gate`; job `2` panics.
+    fn naming_writer(
+        started: mpsc::Sender<()>,
+        gate: Receiver<()>,
+    ) -> (Writer<u32, String>, WriterHandle) {
+        let conn = Connection::open_in_memory().unwrap();
+        Writer::spawn("test-writer", conn, 16, move |_: &Connection, job: u32| {
+            match job {
+                0 => {
+                    started.send(()).unwrap();
+                    gate.recv().unwrap();
+                }
+                2 => panic!("a job panics"),
+                _ => {}
+            }
+            Ok(thread::current().name().unwrap_or_default().to_string())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn once_writes_come_one_at_a_time_a_job_commits_on_the_submitting_thread() {
+        let (_gate, gate) = mpsc::channel();
+        let (writer, handle) = naming_writer(mpsc::channel().0, gate);
+        let threads = committing_threads(&writer, CALM_COMMITS + 3);
+        let (first, later) = threads.split_at(CALM_COMMITS as usize);
+        assert!(first.iter().all(|t| t == "test-writer"), "{threads:?}");
+        assert!(later.iter().all(|t| t == "submitter"), "{threads:?}");
+        handle.finish();
+        assert_eq!(writer.submit(1), Err(WriteError::Stopped));
+    }
+
+    #[test]
+    fn a_job_arriving_during_a_commit_queues_and_jobs_go_to_the_writer_thread_again() {
+        let (open_gate, gate) = mpsc::channel();
+        let (started, slow_started) = mpsc::channel();
+        let (writer, handle) = naming_writer(started, gate);
+        committing_threads(&writer, CALM_COMMITS);
+        // Commits on its own thread, and holds the connection until the gate opens.
+        let slow = {
+            let writer = writer.clone();
+            thread::spawn(move || writer.submit(0))
+        };
+        slow_started.recv_timeout(Duration::from_secs(10)).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let queued = {
+            let writer = writer.clone();
+            thread::spawn(move || writer.submit(1))
+        };
+        while writer.committer.queued.load(Ordering::SeqCst) == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the second job never queued"
+            );
+            thread::yield_now();
+        }
+        open_gate.send(()).unwrap();
+        assert_eq!(slow.join().unwrap().unwrap(), "");
+        assert_eq!(queued.join().unwrap().unwrap(), "test-writer");
+        // That commit had company: the next jobs go through the writer thread again.
+        let threads = committing_threads(&writer, 2);
+        assert!(threads.iter().all(|t| t == "test-writer"), "{threads:?}");
+        handle.finish();
+    }
+
+    #[test]
+    fn a_commit_that_panics_on_a_submitting_thread_stops_the_writer() {
+        let (_gate, gate) = mpsc::channel();
+        let (writer, handle) = naming_writer(mpsc::channel().0, gate);
+        committing_threads(&writer, CALM_COMMITS);
+        let panicking = writer.clone();
+        assert!(thread::spawn(move || panicking.submit(2)).join().is_err());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while writer.is_running() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writer kept running"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(writer.submit(1), Err(WriteError::Stopped));
+        handle.finish();
     }
 
     #[test]
