@@ -45,6 +45,18 @@ fn clock_ticks_per_second() -> f64 {
     }
 }
 
+/// TCP sockets in TIME_WAIT on the machine (`tw` in `/proc/net/sockstat`). Every
+/// connection the server closes leaves one for a minute; with tens of thousands left by a
+/// run just before, loopback `connect()` gets slower, which the `Connection: close` phases
+/// measure.
+pub fn tcp_time_wait() -> Option<u64> {
+    let sockstat = std::fs::read_to_string("/proc/net/sockstat").ok()?;
+    let tcp = sockstat.lines().find(|line| line.starts_with("TCP:"))?;
+    let mut fields = tcp.split_whitespace();
+    fields.find(|&field| field == "tw")?;
+    fields.next()?.parse().ok()
+}
+
 /// The share of the machine's CPU time (0–1, all cores) spent busy over `window`, from
 /// `/proc/stat`: how much other work competes with a benchmark.
 pub fn machine_busy(window: Duration) -> Option<f64> {

@@ -595,6 +595,7 @@ fn main() {
     let writes_idle = idle_rss_kib(&writes);
     wait_healthy(&writes);
     let mut rows = write_phases(&writes, &bodies, &options);
+    let time_wait = procfs::tcp_time_wait();
     rows.extend(close_phases(&writes, &bodies, &options));
     rows.extend(sentry_phases(&writes, &options));
     let write_report = finish(writes, "write", writes_idle);
@@ -611,7 +612,7 @@ fn main() {
     print_settings(&options, &bodies, busy_before);
     print_results(&rows);
     print_memory(&[&write_report, &list_report]);
-    print_notes(&rows, &seeding, &[&write_report, &list_report]);
+    print_notes(&rows, &seeding, &[&write_report, &list_report], time_wait);
 }
 
 fn print_settings(options: &Options, bodies: &ReportBodies, busy_before: Option<f64>) {
@@ -707,8 +708,19 @@ fn print_memory(instances: &[&InstanceReport]) {
 }
 
 /// Seeding figures, failures, the services' warnings and their shutdown.
-fn print_notes(rows: &[Row], seeding: &[PhaseResult], instances: &[&InstanceReport]) {
+fn print_notes(
+    rows: &[Row],
+    seeding: &[PhaseResult],
+    instances: &[&InstanceReport],
+    time_wait: Option<u64>,
+) {
     println!("Notes:\n");
+    if let Some(time_wait) = time_wait {
+        println!(
+            "- TCP sockets in TIME_WAIT on the machine before the `Connection: close` phases: {} (a run started within a minute of another finds ~14,000, and its `Connection: close` rows come out slower)",
+            format_count(time_wait)
+        );
+    }
     for s in seeding {
         println!(
             "- seeding the list instance: {} distinct reports at 8 clients, {} req/s, p50 {}, p99 {}",
