@@ -295,15 +295,7 @@ fn spawn_checkpointer(
         .name(format!("{name}-checkpoint"))
         .spawn(move || {
             while wakeups.recv().is_ok() {
-                let copied = match checkpoint_conn
-                    .wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE)
-                {
-                    Ok((_, copied)) => copied.max(0),
-                    Err(e) => {
-                        log::warn!("WAL checkpoint failed: {e}");
-                        0
-                    }
-                };
+                let copied = checkpoint_pass(&checkpoint_conn);
                 thread_progress.backfilled.store(copied, Ordering::SeqCst);
                 thread_progress.busy.store(false, Ordering::SeqCst);
             }
@@ -335,7 +327,7 @@ fn spawn_checkpointer(
             // Only a few frames were committed since: copy them here, so the WAL starts over.
             progress.backfilled.store(0, Ordering::SeqCst);
             if let Err(e) = wal.checkpoint_v2(CheckpointMode::PASSIVE) {
-                log::warn!("WAL checkpoint failed: {e}");
+                log::warn!("WAL catch-up checkpoint failed: {e}");
             }
         }
         Ok(())
@@ -349,6 +341,31 @@ fn spawn_checkpointer(
 /// The writer thread: commits queued jobs in groups until stopped, then commits what is
 /// left, checkpoints the WAL and closes the connection. A commit that panicked on a
 /// submitting thread stops it too (`/health` then names it).
+/// One `PASSIVE` checkpoint on the checkpoint thread's connection: the frames it copied.
+/// `SQLITE_BUSY` means it read the WAL's header just while a commit was rewriting it (a
+/// passive checkpoint does not wait for that): it is tried again a few times before it
+/// counts as a failure.
+fn checkpoint_pass(conn: &Connection) -> i32 {
+    const ATTEMPTS: u32 = 3;
+    for attempt in 1..=ATTEMPTS {
+        match conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
+            Ok((_, copied)) => return copied.max(0),
+            Err(e)
+                if attempt < ATTEMPTS
+                    && e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) =>
+            {
+                log::debug!("WAL checkpoint pass: {e} (attempt {attempt}), trying again");
+                thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => {
+                log::warn!("WAL checkpoint pass failed: {e}");
+                return 0;
+            }
+        }
+    }
+    0
+}
+
 fn write_loop<J, R>(
     committer: &Committer<J, R>,
     jobs: Receiver<(J, Reply<R>)>,
