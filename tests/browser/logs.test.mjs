@@ -696,4 +696,69 @@ describe('log-viewer web UI', () => {
       await lonely.stop();
     }
   });
+
+  // Last: it adds 700 lines to `web`, which the counts of the tests above do not expect.
+  test('live tail in a tab that draws no frames keeps only the newest 500 lines waiting', async () => {
+    const p = await openPage(browser, svc, { key: svc.apiKey });
+    try {
+      // A background tab runs no animation frames: hold them while `window.__frames.hold`,
+      // and count the stream's log events as they are received.
+      await p.page.addInitScript(() => {
+        const frames = { hold: false, held: new Map(), next: 1 };
+        window.__frames = frames;
+        window.__logEvents = 0;
+        const request = window.requestAnimationFrame.bind(window);
+        const cancel = window.cancelAnimationFrame.bind(window);
+        window.requestAnimationFrame = (callback) => {
+          if (!frames.hold) return request(callback);
+          const id = -(frames.next++);
+          frames.held.set(id, callback);
+          return id;
+        };
+        window.cancelAnimationFrame = (id) => (id < 0 ? frames.held.delete(id) : cancel(id));
+        window.__releaseFrames = () => {
+          frames.hold = false;
+          const held = [...frames.held.values()];
+          frames.held.clear();
+          for (const callback of held) callback(performance.now());
+        };
+        const addListener = EventSource.prototype.addEventListener;
+        EventSource.prototype.addEventListener = function (type, listener, options) {
+          const counted = type === 'log'
+            ? function (event) { window.__logEvents++; return listener.call(this, event); }
+            : listener;
+          return addListener.call(this, type, counted, options);
+        };
+      });
+      await p.page.goto(svc.url + '/?container=web&live=1');
+      await p.page.waitForFunction(() => document.querySelector('#live-status')?.textContent === 'Live');
+      await rows(p.page).nth(40).waitFor();
+      // Read inside the list, so the pill counts what was waiting.
+      await p.page.evaluate(() => {
+        const row = document.querySelectorAll('#log-list > li')[40];
+        window.scrollTo({ top: row.getBoundingClientRect().top + window.scrollY - 200 });
+        window.__frames.hold = true;
+      });
+      const received = await p.page.evaluate(() => window.__logEvents);
+      const now = Date.now();
+      containers.web.append(Array.from({ length: 700 }, (_, i) => ({
+        text: `INFO:     burst line ${i + 1}`, stream: 'stdout', date: new Date(now + i),
+      })));
+      // Polled by time: Playwright's default polling runs on animation frames, held here.
+      await p.page.waitForFunction((expected) => window.__logEvents >= expected, received + 700,
+        { timeout: 20_000, polling: 100 });
+      assert.equal(await rows(p.page).filter({ hasText: 'burst line' }).count(), 0, 'nothing is drawn while frames are held');
+
+      await p.page.evaluate(() => window.__releaseFrames());
+      await p.page.waitForFunction(() => document.querySelector('#new-lines:not([hidden])'));
+      assert.match(await p.page.locator('#new-lines').textContent(), /↑ 500 new lines/);
+      assert.equal(await rows(p.page).count(), 500);
+      assert.match(await rows(p.page).first().locator('.c-msg').textContent(), /burst line 700\s*$/);
+      assert.match(await rows(p.page).last().locator('.c-msg').textContent(), /burst line 201\s*$/);
+      assert.match(await p.page.locator('#summary').textContent(), /500 lines shown/);
+      p.check();
+    } finally {
+      await p.close();
+    }
+  });
 });
