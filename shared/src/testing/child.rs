@@ -80,6 +80,30 @@ impl ChildService {
         self.child.id()
     }
 
+    /// Waits (10 s at most) until `/health` answers 503 naming exactly `threads` as stopped,
+    /// and checks that each was logged as stopped and the injected panic was logged
+    /// (`MONLIGHT_FAULT`, see `health::fault_point`). Panics with what was seen otherwise.
+    pub fn expect_stopped_threads(&self, threads: &[&str]) {
+        let expected = serde_json::json!(threads);
+        wait_for(
+            "/health to answer 503 naming the stopped threads",
+            Duration::from_secs(10),
+            || match super::get(self.addr, "/health", None) {
+                Ok(r) if r.status == 503 && r.json()["stopped_threads"] == expected => Ok(()),
+                Ok(r) => Err(format!("{} {}", r.status, r.text())),
+                Err(e) => Err(e.to_string()),
+            },
+        );
+        let log = self.log();
+        for thread in threads {
+            assert!(
+                log.contains(&format!("background thread '{thread}' has stopped")),
+                "{log}"
+            );
+        }
+        assert!(log.contains("injected fault at "), "{log}");
+    }
+
     /// Sends `signal` (e.g. `libc::SIGTERM`).
     pub fn signal(&self, signal: i32) {
         let pid = self.pid() as libc::pid_t;

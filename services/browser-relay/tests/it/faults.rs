@@ -211,3 +211,16 @@ fn a_full_outbox_answers_503_and_counts_what_it_dropped() {
     );
     relay.stop();
 }
+
+#[test]
+fn a_dead_forwarder_turns_health_503_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = relay_env(
+        dir.path(),
+        closed_port(),
+        closed_port(),
+        &[("MONLIGHT_FAULT", "forward")],
+    );
+    let relay = spawn_relay(&env, dir.path().join("relay.log"));
+    relay.expect_stopped_threads(&["forward-errors", "forward-metrics"]);
+}

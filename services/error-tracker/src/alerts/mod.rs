@@ -238,6 +238,7 @@ fn send_loop(
         reported: 0,
     };
     while !shutdown.is_set() {
+        shared::health::fault_point("alerts");
         match alerts.recv_timeout(POLL) {
             Ok(alert) => {
                 // A bug in a channel costs one alert, not the sender thread.

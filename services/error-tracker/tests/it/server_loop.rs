@@ -393,7 +393,7 @@ fn slowloris_heads_at_the_connection_cap_stay_under_20_mb_and_health_answers() {
 
 #[test]
 fn a_background_thread_that_dies_turns_health_503_naming_it() {
-    for thread in ["db-writer", "retention", "search-index"] {
+    for thread in ["db-writer", "retention", "search-index", "alerts"] {
         let s = TestServer::spawn(&[("MONLIGHT_FAULT", thread)]);
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut last = None;

@@ -1,9 +1,7 @@
 //! `/health` sees a background thread that died: the ingestion thread is killed on purpose
 //! (a fault point compiled only into test builds) in the real binary, as a child process.
 
-use std::time::Duration;
-
-use shared::testing::{self, wait_for, ChildService};
+use shared::testing::ChildService;
 
 use crate::support::KEY;
 
@@ -32,23 +30,5 @@ fn a_dead_ingestion_thread_turns_health_503_naming_it() {
         dir.path().join("service.log"),
         None,
     );
-    let health = wait_for(
-        "/health to answer 503",
-        Duration::from_secs(10),
-        || match testing::get(service.addr(), "/health", None) {
-            Ok(response) if response.status == 503 => Ok(response),
-            Ok(response) => Err(format!("{} {}", response.status, response.text())),
-            Err(e) => Err(e.to_string()),
-        },
-    );
-    assert_eq!(
-        health.json()["stopped_threads"],
-        serde_json::json!(["ingest"])
-    );
-    let log = service.log();
-    assert!(
-        log.contains("background thread 'ingest' has stopped"),
-        "{log}"
-    );
-    assert!(log.contains("injected fault at ingest"), "{log}");
+    service.expect_stopped_threads(&["ingest"]);
 }

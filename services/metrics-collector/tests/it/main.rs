@@ -6,5 +6,6 @@ mod aggregation;
 mod api;
 mod backup;
 mod bad_input;
+mod health;
 mod prometheus;
 mod support;
