@@ -166,6 +166,30 @@ fn set_nofile_in_child(command: &mut Command, n: u64) {
     }
 }
 
+/// Starts `binary` on 127.0.0.1, port 0, with `env` and `MONLIGHT_FAULT=<fault>` (its log in
+/// `dir`), and checks that `/health` then names `threads` as stopped (see
+/// [`ChildService::expect_stopped_threads`]).
+pub fn expect_fault_seen(
+    binary: &str,
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+    fault: &str,
+    threads: &[&str],
+) {
+    let base = vec![
+        ("PORT".to_string(), "0".to_string()),
+        ("BIND".to_string(), "127.0.0.1".to_string()),
+        ("MONLIGHT_FAULT".to_string(), fault.to_string()),
+    ];
+    let service = ChildService::spawn(
+        binary,
+        &merge_env(base, env),
+        dir.join(format!("{fault}-fault.log")),
+        None,
+    );
+    service.expect_stopped_threads(threads);
+}
+
 /// `base` with each pair of `extra` replacing the variable of the same name.
 pub fn merge_env(mut base: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     for (name, value) in extra {

@@ -5,7 +5,7 @@
 mod child;
 pub mod web;
 
-pub use child::{merge_env, wait_for, ChildService};
+pub use child::{expect_fault_seen, merge_env, wait_for, ChildService};
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
