@@ -191,6 +191,14 @@ impl TestServer {
         }
     }
 
+    /// See [`ChildService::expect_stopped_threads`] (child processes only).
+    pub fn expect_stopped_threads(&self, threads: &[&str]) {
+        match &self.kind {
+            Kind::Child(child) => child.expect_stopped_threads(threads),
+            Kind::InProcess(_) => panic!("a fault is injected into a child process only"),
+        }
+    }
+
     /// The last lines of the service log.
     pub fn log_tail(&self) -> String {
         let log = self.log();
