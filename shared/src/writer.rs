@@ -261,10 +261,11 @@ struct CheckpointProgress {
 /// which copies and fsyncs without blocking the writer. The WAL only starts over when every
 /// frame is copied, which never happens while the writer keeps committing, so the thread
 /// makes passes until fewer than `CATCH_UP_FRAMES` were committed during its last one, and
-/// the writer copies those itself (a short `PASSIVE` checkpoint in its hook). Should the WAL reach twice the threshold while the
-/// thread still copies (a disk slower than the writes), the writer waits for it, as it
-/// would have waited for its own checkpoint. The thread ends when the writer's connection (holding
-/// the hook) is dropped. `None` for an in-memory or non-WAL database.
+/// the committing thread copies those itself (a short `PASSIVE` checkpoint in its hook).
+/// Should the WAL reach twice the threshold while the thread still copies (a disk slower
+/// than the writes), the commit waits for it, as it would have waited for its own
+/// checkpoint. The thread ends when the writer's connection (holding the hook) is dropped.
+/// `None` for an in-memory or non-WAL database.
 fn spawn_checkpointer(
     name: &str,
     conn: &mut Connection,
@@ -338,9 +339,6 @@ fn spawn_checkpointer(
     Ok(Some(thread))
 }
 
-/// The writer thread: commits queued jobs in groups until stopped, then commits what is
-/// left, checkpoints the WAL and closes the connection. A commit that panicked on a
-/// submitting thread stops it too (`/health` then names it).
 /// One `PASSIVE` checkpoint on the checkpoint thread's connection: the frames it copied.
 /// `SQLITE_BUSY` means it read the WAL's header just while a commit was rewriting it (a
 /// passive checkpoint does not wait for that): it is tried again a few times before it
@@ -366,6 +364,9 @@ fn checkpoint_pass(conn: &Connection) -> i32 {
     0
 }
 
+/// The writer thread: commits queued jobs in groups until stopped, then commits what is
+/// left, checkpoints the WAL and closes the connection. A commit that panicked on a
+/// submitting thread stops it too (`/health` then names it).
 fn write_loop<J, R>(
     committer: &Committer<J, R>,
     jobs: Receiver<(J, Reply<R>)>,
